@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 MANIFEST = "model.json"
 GENERATOR = "generator.onnx"
 DISCRIMINATOR = "discriminator.onnx"

@@ -50,7 +50,7 @@ def from_columns(columns: dict[str, np.ndarray]) -> np.ndarray:
     n = next(iter(lengths.values()))
     muons = np.empty((n, len(COLUMNS)), dtype=DTYPE)
     for i, name in enumerate(COLUMNS):
-        muons[:, i] = columns[name] if name in columns else 1.0
+        muons[:, i] = columns.get(name, 1.0)
     return validate(muons)
 
 

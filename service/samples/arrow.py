@@ -40,14 +40,13 @@ def read_parquet(source: str | Path | BinaryIO) -> Sample:
 def read_ipc(source: str | Path | BinaryIO) -> Sample:
     """Read either Arrow IPC flavour: the file format (``ARROW1`` magic) or the stream format."""
     try:
-        if isinstance(source, str | Path):
-            source = pa.memory_map(str(source))
-        start = source.tell()
+        stream = pa.memory_map(str(source)) if isinstance(source, str | Path) else source
+        start = stream.tell()
         try:
-            table = ipc.open_file(source).read_all()
+            table = ipc.open_file(stream).read_all()
         except pa.ArrowInvalid:
-            source.seek(start)
-            table = ipc.open_stream(source).read_all()
+            stream.seek(start)
+            table = ipc.open_stream(stream).read_all()
     except (pa.ArrowException, OSError) as error:
         raise SampleError(f"not a readable Arrow IPC file or stream: {error}") from None
     return from_table(table)

@@ -25,7 +25,12 @@ _CM_PER_M = 100.0
 
 
 def fairship_branches(muons: np.ndarray, z_offset_cm: float = Z_OFFSET_CM) -> dict[str, np.ndarray]:
-    """The FairShip branches for canonical muons, with the all-zero buffer row appended."""
+    """The FairShip branches for canonical muons, with the all-zero buffer row appended.
+
+    Arithmetic in float64 so that only the final float32 rounding remains: z and momenta round-trip
+    exactly, x and y to within one float32 ulp (centimetres are not exact in float32 metres).
+    """
+    muons = muons.astype(np.float64)
     pdg = muons[:, column("pdg")]
     branches = {
         "id": pdg,
