@@ -1,0 +1,45 @@
+"""Service settings: every limit and tuning knob in one place, from ``MUONGAN_*`` environment variables.
+
+``muongan serve`` exposes the same fields as command-line options (they override the environment),
+so a container is configured with env vars and a developer with flags.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class Settings(BaseSettings):
+    """Limits protect the server from one request; tuning fields trade memory for throughput."""
+
+    model_config = SettingsConfigDict(env_prefix="MUONGAN_", frozen=True)
+
+    model_dir: Path = Field(default=Path("models/default"), description="Model folder served")
+    max_n: int = Field(default=1_000_000_000, gt=0, description="Most muons in one streamed request")
+    max_root_n: int = Field(
+        default=2_000_000, gt=0, description="Most muons in one ROOT response (built in memory, not streamed)"
+    )
+    max_upload_bytes: int = Field(default=64 << 20, gt=0, description="Largest accepted request body, bytes")
+    max_seeds: int = Field(default=100_000, gt=0, description="Most seed muons for an enhanced request")
+    max_concurrent: int = Field(
+        default=4, gt=0, description="Generations running at once; more get 429 with Retry-After"
+    )
+    retry_after_s: int = Field(default=2, gt=0, description="Retry-After sent with a 429, seconds")
+    draw_threads: int = Field(
+        default_factory=_cores, gt=0, description="Threads drawing random inputs (numpy releases the GIL)"
+    )
+    inference_threads: int = Field(
+        default=0, ge=0, description="onnxruntime intra-op threads; 0 lets onnxruntime choose"
+    )
+    inference_rows: int = Field(default=8192, gt=0, description="Rows per onnxruntime call; bounds its memory arena")
+    prefetch_blocks: int = Field(default=2, gt=0, description="Blocks of inputs drawn ahead of inference, per request")
+    queue_blocks: int = Field(default=2, gt=0, description="Encoded blocks buffered ahead of the client")
+    device: str = Field(default="auto", pattern="^(auto|cpu|cuda)$", description="auto, cpu or cuda")
