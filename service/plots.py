@@ -1,0 +1,115 @@
+"""Plots of muon samples as PNG: shared by the training report, ``GET /v1/plot`` and ``muongan plot``.
+
+matplotlib's object API on the Agg canvas (no pyplot, so no global state and safe in server
+threads). All histograms honour the ``weight`` column. Each function takes one or more canonical
+``(n, 8)`` arrays; several samples are drawn side by side (or overlaid in 1-D) with shared binning
+so generated and reference compare at a glance.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+
+from service.muons import PHYSICAL_COLUMNS, UNITS
+
+DERIVED_UNITS = {**UNITS, "p": "GeV/c", "pt": "GeV/c"}
+LABELS = {"p": "|p|", "pt": "pT"}
+PAIRS: tuple[tuple[str, str], ...] = (("x", "y"), ("z", "x"), ("px", "py"), ("pz", "pt"), ("z", "pz"), ("x", "px"))
+ONE_D: tuple[str, ...] = (*PHYSICAL_COLUMNS, "p", "pt")
+_BINS = 80
+
+
+def observables(muons: np.ndarray) -> dict[str, np.ndarray]:
+    """Physical columns plus ``p`` (|p|) and ``pt`` as float64, from canonical ``(n, 8)`` muons."""
+    columns = {name: muons[:, i].astype(np.float64) for i, name in enumerate(PHYSICAL_COLUMNS)}
+    columns["pt"] = np.hypot(columns["px"], columns["py"])
+    columns["p"] = np.sqrt(columns["pt"] ** 2 + columns["pz"] ** 2)
+    return columns
+
+
+def axis_label(name: str) -> str:
+    unit = DERIVED_UNITS.get(name, "")
+    label = LABELS.get(name, name)
+    return f"{label} [{unit}]" if unit else label
+
+
+def to_png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    FigureCanvasAgg(figure).print_png(buffer)
+    return buffer.getvalue()
+
+
+def _edges(values: Sequence[np.ndarray], bins: int) -> np.ndarray:
+    low = min(float(v.min()) for v in values if len(v))
+    high = max(float(v.max()) for v in values if len(v))
+    if high <= low:
+        low, high = low - 0.5, high + 0.5
+    return np.linspace(low, high, bins + 1)
+
+
+def compare_1d(
+    generated: np.ndarray, reference: np.ndarray, labels: tuple[str, str] = ("generated", "reference")
+) -> Figure:
+    """Weighted, normalised 1-D distributions (log y) of every column plus |p| and pT.
+
+    Bins span the reference; generated values outside are clipped into the edge bins so that
+    spurious tails stay visible.
+    """
+    samples = [observables(generated), observables(reference)]
+    weights = [generated[:, -1], reference[:, -1]]
+    figure = Figure(figsize=(20, 8), layout="constrained")
+    axes = figure.subplots(2, 5).ravel()
+    for ax, name in zip(axes, ONE_D, strict=False):
+        edges = np.array([-14.0, -12.0, 12.0, 14.0]) if name == "pdg" else _edges([samples[1][name]], _BINS)
+        for sample, weight, label, colour in zip(samples, weights, labels, ("C0", "k"), strict=True):
+            clipped = np.clip(sample[name], edges[0], edges[-1])
+            ax.hist(clipped, edges, weights=weight / weight.sum(), histtype="step", color=colour, label=label)
+        ax.set_yscale("log")
+        ax.set_xlabel(axis_label(name))
+        ax.set_ylabel("fraction per bin")
+    axes[0].legend()
+    for ax in axes[len(ONE_D) :]:
+        ax.set_visible(False)
+    return figure
+
+
+def _grid_2d(
+    samples: Sequence[np.ndarray], labels: Sequence[str], pairs: Sequence[tuple[str, str]], cell: float
+) -> Figure:
+    """One row per sample, one column per pair; shared bins and colour scale within a column."""
+    columns = [observables(muons) for muons in samples]
+    figure = Figure(figsize=(cell * len(pairs) + 1, cell * len(samples)), layout="constrained")
+    axes = np.atleast_2d(figure.subplots(len(samples), len(pairs), squeeze=False))
+    for j, (a, b) in enumerate(pairs):
+        edges_a = _edges([c[a] for c in columns], _BINS)
+        edges_b = _edges([c[b] for c in columns], _BINS)
+        histograms = [
+            np.histogram2d(c[a], c[b], [edges_a, edges_b], weights=m[:, -1] / m[:, -1].sum())[0]
+            for c, m in zip(columns, samples, strict=True)
+        ]
+        positive = np.concatenate([h[h > 0] for h in histograms])
+        norm = LogNorm(positive.min(), positive.max()) if len(positive) else None
+        for i, histogram in enumerate(histograms):
+            ax = axes[i, j]
+            mesh = ax.pcolormesh(edges_a, edges_b, np.ma.masked_equal(histogram.T, 0), norm=norm, cmap="viridis")
+            ax.set_xlabel(axis_label(a))
+            ax.set_ylabel(axis_label(b))
+            ax.set_title(labels[i], fontsize="small")
+        figure.colorbar(mesh, ax=axes[:, j], shrink=0.8, label="weight fraction")
+    return figure
+
+
+def kinematics_grid(*samples: np.ndarray, labels: Sequence[str] | None = None) -> Figure:
+    """Pairs of features as weighted log-colour 2-D histograms; one row per sample."""
+    return _grid_2d(samples, labels or ["muons"] * len(samples), PAIRS, cell=3.6)
+
+
+def p_pt(*samples: np.ndarray, labels: Sequence[str] | None = None) -> Figure:
+    """Weighted 2-D histogram of |p| against pT (log colour); one row per sample."""
+    return _grid_2d(samples, labels or ["muons"] * len(samples), [("p", "pt")], cell=4.5)

@@ -1,0 +1,55 @@
+"""Shared, session-scoped fixtures: a tiny real Pythia sample and a tiny trained model folder.
+
+Both are real (Pythia 8 through ``training.reference``, TensorFlow training, tf2onnx export), only
+small: a few thousand muons and a few dozen steps, so that service tests have a genuine model folder
+to load without anything in ``data/`` or ``models/`` being required.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+TINY_POT = 2000
+TINY_SEED = 7
+TINY_CONFIG = {
+    "seed": TINY_SEED,
+    "noise_dim": 8,
+    "generator_hidden": [32, 32],
+    "discriminator_hidden": [32, 32],
+    "aux_head_hidden": [16],
+    "batch_size": 128,
+    "steps": 40,
+    "aux_head_steps": 20,
+    "eval_every": 20,
+    "eval_size": 500,
+    "checkpoint_every": 20,
+    "holdout_fraction": 0.2,
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Parquet sample of ~3,500 weighted muons from 2,000 protons on target (seeded)."""
+    from service.samples import write_sample
+    from training.reference.driver import generate
+
+    path = tmp_path_factory.mktemp("sample") / "tiny.parquet"
+    write_sample(generate(pot=TINY_POT, seed=TINY_SEED, progress=False), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_sample: Path) -> Path:
+    """A model folder (generator.onnx, discriminator.onnx, model.json, report PNGs) trained for 40 steps."""
+    from muongan.cli import main
+
+    root = tmp_path_factory.mktemp("tiny_model")
+    config = root / "config.json"
+    config.write_text(json.dumps(TINY_CONFIG))
+    out = root / "tiny"
+    argv = ["train", "--sample", str(tiny_sample), "--out", str(out), "--config", str(config)]
+    assert main([*argv, "--workdir", str(root / "work")]) == 0
+    return out

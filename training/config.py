@@ -1,0 +1,45 @@
+"""All hyper-parameters of a training run in one place, saved with the model (``model.json``).
+
+A pydantic model so that a JSON file given with ``--config`` is validated (unknown keys are errors,
+which catches typos) and the resolved values travel into the manifest unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrainConfig(BaseModel):
+    """Hyper-parameters and seeds; defaults are those of ``models/default``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 1
+    noise_dim: int = Field(default=24, gt=0, description="Generator noise inputs per muon (DESIGN 10: keep small)")
+    generator_hidden: list[int] = Field(default=[512, 1024, 512])
+    discriminator_hidden: list[int] = Field(default=[512, 512, 256])
+    aux_head_hidden: list[int] = Field(default=[128, 128])
+    discriminator_dropout: float = Field(default=0.1, ge=0, lt=1)
+    batch_size: int = Field(default=512, gt=0)
+    steps: int = Field(default=20000, gt=0, description="Generator updates in all")
+    discriminator_steps: int = Field(default=1, gt=0, description="Discriminator updates per generator update")
+    generator_lr: float = Field(default=2e-4, gt=0)
+    discriminator_lr: float = Field(default=2e-4, gt=0)
+    adam_beta1: float = Field(default=0.5, ge=0, lt=1)
+    aux_lambda: float = Field(default=1.0, ge=0, description="Weight of the aux-consistency term in the G loss")
+    aux_head_steps: int = Field(default=3000, ge=0, description="Pre-training steps of the frozen aux heads")
+    aux_head_lr: float = Field(default=1e-3, gt=0)
+    holdout_fraction: float = Field(default=0.1, gt=0, lt=1, description="Part of the sample kept for FOM")
+    eval_every: int = Field(default=1000, gt=0, description="Steps between figures of merit")
+    eval_size: int = Field(default=50000, gt=0, description="Muons per side in the periodic two-sample test")
+    checkpoint_every: int = Field(default=500, gt=0)
+    block_size: int = Field(default=65536, gt=0, description="Manifest block size for counter-based sampling")
+
+    @classmethod
+    def load(cls, path: Path) -> TrainConfig:
+        return cls.model_validate_json(path.read_text())
+
+    def save(self, path: Path) -> None:
+        path.write_text(self.model_dump_json(indent=2) + "\n")

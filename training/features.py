@@ -1,0 +1,96 @@
+"""Physical muons <-> network features, as TensorFlow ops (DESIGN sections 1 and 3).
+
+The networks never see physical units: a GAN learns badly from columns that span orders of magnitude
+and from Cartesian transverse coordinates whose distribution is azimuthally symmetric. So:
+
+- the transverse start point and transverse momentum become polar (radius, azimuth), the azimuth as
+  (cos, sin) so that it has no wrap-around discontinuity;
+- each radius-like or long-tailed column gets a monotone scaling (sqrt for r, asinh for z, pT and pz)
+  and is standardised with constants fitted on the weighted training sample
+  (:class:`training.scaling.Scaling`).
+
+Feature layout (:data:`FEATURES`): charge, r, cos phi, sin phi, z, pt, cos theta, sin theta, pz.
+The generator emits the last eight; charge is its conditional input.
+
+:func:`to_features` and :func:`to_physical` are exact inverses on the physical domain (r >= 0,
+pT >= 0). A start point at x = y = 0 maps to the radius feature's floor with azimuth (1, 0) and back
+to exactly 0. :func:`canonical` maps any raw generator output onto the image of :func:`to_features`
+(radius clamped to its floor, azimuth normalised) without passing through physical units, so training
+never differentiates ``hypot`` at 0; ``canonical(f) == to_features(to_physical(f))`` (tested).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from service.muons import MUON_PDG
+from training.scaling import Scaling
+
+FEATURES: tuple[str, ...] = ("charge", "r", "cos_phi", "sin_phi", "z", "pt", "cos_theta", "sin_theta", "pz")
+N_FEATURES = len(FEATURES)
+N_GENERATED = N_FEATURES - 1  # everything but charge
+_EPS = 1e-12
+
+
+def to_features(physical: tf.Tensor, s: Scaling) -> tf.Tensor:
+    """``(n, 7)`` physical muons (pdg, x, y, z, px, py, pz) -> ``(n, 9)`` features."""
+    pdg, x, y, z, px, py, pz = tf.unstack(tf.cast(physical, tf.float32), axis=1)
+    charge = -pdg / MUON_PDG
+    r, cos_phi, sin_phi = _polar(x, y)
+    pt, cos_theta, sin_theta = _polar(px, py)
+    columns = [
+        charge,
+        (tf.sqrt(r) - s.r_mean) / s.r_std,
+        cos_phi,
+        sin_phi,
+        (tf.asinh((z - s.z_center) / s.z_scale) - s.z_mean) / s.z_std,
+        (tf.asinh(pt / s.pt_scale) - s.pt_mean) / s.pt_std,
+        cos_theta,
+        sin_theta,
+        (tf.asinh(pz / s.pz_scale) - s.pz_mean) / s.pz_std,
+    ]
+    return tf.stack(columns, axis=1)
+
+
+def to_physical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
+    """``(n, 9)`` features -> ``(n, 7)`` physical muons; accepts raw generator output (clamps, normalises).
+
+    pdg is exactly ``-13 * charge``.
+    """
+    charge, f_r, c_phi, s_phi, f_z, f_pt, c_theta, s_theta, f_pz = tf.unstack(features, axis=1)
+    r = tf.square(tf.nn.relu(f_r * s.r_std + s.r_mean))
+    pt = s.pt_scale * tf.sinh(tf.nn.relu(f_pt * s.pt_std + s.pt_mean))
+    x, y = _cartesian(r, c_phi, s_phi)
+    px, py = _cartesian(pt, c_theta, s_theta)
+    z = s.z_center + s.z_scale * tf.sinh(f_z * s.z_std + s.z_mean)
+    pz = s.pz_scale * tf.sinh(f_pz * s.pz_std + s.pz_mean)
+    return tf.stack([-MUON_PDG * charge, x, y, z, px, py, pz], axis=1)
+
+
+def canonical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
+    """Project raw features onto the physical domain in feature space: ``to_features(to_physical(f))``."""
+    charge, f_r, c_phi, s_phi, f_z, f_pt, c_theta, s_theta, f_pz = tf.unstack(features, axis=1)
+    f_r = tf.maximum(f_r, -s.r_mean / s.r_std)
+    f_pt = tf.maximum(f_pt, -s.pt_mean / s.pt_std)
+    c_phi, s_phi = _unit(c_phi, s_phi)
+    c_theta, s_theta = _unit(c_theta, s_theta)
+    return tf.stack([charge, f_r, c_phi, s_phi, f_z, f_pt, c_theta, s_theta, f_pz], axis=1)
+
+
+def _polar(a: tf.Tensor, b: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Radius and (cos, sin) of the azimuth; the origin gets azimuth (1, 0) so it maps back to exactly 0."""
+    radius = tf.sqrt(a * a + b * b)
+    safe = tf.where(radius > 0, radius, tf.ones_like(radius))
+    cos = tf.where(radius > 0, a / safe, tf.ones_like(a))
+    sin = tf.where(radius > 0, b / safe, tf.zeros_like(b))
+    return radius, cos, sin
+
+
+def _unit(cos: tf.Tensor, sin: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    norm = tf.sqrt(cos * cos + sin * sin + _EPS)
+    return cos / norm, sin / norm
+
+
+def _cartesian(radius: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    cos, sin = _unit(cos, sin)
+    return radius * cos, radius * sin

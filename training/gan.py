@@ -1,0 +1,235 @@
+"""The GAN training loop: weighted batches, frozen aux heads, checkpoints, resume, keep-the-best.
+
+State lives in a work folder (``runs/<name>/`` by default): ``checkpoints/`` (latest, for resume,
+including optimiser moments and the TF random generator's state, so a resumed run continues the
+same random stream), ``best/`` (the weights with the lowest two-sample AUC so far), ``history.jsonl``
+(one line per figure-of-merit evaluation) and ``best.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from service.muons import with_unit_weight
+from training import networks
+from training.config import TrainConfig
+from training.dataset import Prepared
+from training.draw import draw_plain
+from training.features import canonical, to_features, to_physical
+from training.fom import figures_of_merit
+from training.scaling import Scaling
+
+_BCE = keras.losses.BinaryCrossentropy(from_logits=True)
+
+
+class PhysicalGenerator(tf.Module):
+    """The exported generator: physical muons out, transforms inside (DESIGN section 1)."""
+
+    def __init__(self, model: keras.Model, scaling: Scaling, noise_dim: int) -> None:
+        super().__init__()
+        self.model, self.scaling = model, scaling
+        self.function = tf.function(
+            self._call,
+            input_signature=[
+                tf.TensorSpec((None, noise_dim), tf.float32, name="noise"),
+                tf.TensorSpec((None, networks.N_AUX), tf.float32, name="aux"),
+                tf.TensorSpec((None, 1), tf.float32, name="charge"),
+            ],
+        )
+
+    def _call(self, noise: tf.Tensor, aux: tf.Tensor, charge: tf.Tensor) -> dict[str, tf.Tensor]:
+        raw = self.model(tf.concat([noise, aux, charge], axis=1), training=False)
+        return {"muons": to_physical(tf.concat([charge, raw], axis=1), self.scaling)}
+
+
+class PhysicalDiscriminator(tf.Module):
+    """The exported discriminator: physical muons in, ``p_real`` and predicted ``aux`` out."""
+
+    def __init__(self, model: keras.Model, head: keras.Model, scaling: Scaling) -> None:
+        super().__init__()
+        self.model, self.head, self.scaling = model, head, scaling
+        self.function = tf.function(self._call, input_signature=[tf.TensorSpec((None, 7), tf.float32, name="muons")])
+
+    def _call(self, muons: tf.Tensor) -> dict[str, tf.Tensor]:
+        features = to_features(muons, self.scaling)
+        return {
+            "p_real": tf.sigmoid(self.model(features, training=False)),
+            "aux": self.head(features, training=False),
+        }
+
+
+class Trainer:
+    """Owns the networks, optimisers and checkpoints of one run."""
+
+    def __init__(self, config: TrainConfig, data: Prepared, workdir: Path) -> None:
+        keras.utils.set_random_seed(config.seed)
+        self.config, self.data, self.workdir = config, data, workdir
+        self.generator = networks.generator(config)
+        self.discriminator = networks.discriminator(config)
+        self.aux_head = networks.aux_head(config)
+        adam = {"beta_1": config.adam_beta1}
+        self.g_opt = keras.optimizers.Adam(config.generator_lr, **adam)
+        self.d_opt = keras.optimizers.Adam(config.discriminator_lr, **adam)
+        self.h_opt = keras.optimizers.Adam(config.aux_head_lr)
+        for optimizer, model in ((self.g_opt, self.generator), (self.d_opt, self.discriminator)):
+            optimizer.build(model.trainable_variables)
+        self.h_opt.build(self.aux_head.trainable_variables)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.heads_trained = tf.Variable(False, trainable=False)
+        self.rng = tf.random.Generator.from_seed(config.seed)
+        self.features = tf.constant(data.features)
+        self.aux = tf.constant(data.aux)
+        self.cdf = tf.constant(np.cumsum(data.weights / data.weights.sum()))
+        networks_ = {"generator": self.generator, "discriminator": self.discriminator, "aux_head": self.aux_head}
+        self.latest = tf.train.CheckpointManager(
+            tf.train.Checkpoint(
+                **networks_,
+                g_opt=self.g_opt,
+                d_opt=self.d_opt,
+                h_opt=self.h_opt,
+                step=self.step,
+                heads_trained=self.heads_trained,
+                rng=self.rng,
+            ),
+            str(workdir / "checkpoints"),
+            max_to_keep=2,
+        )
+        self.best = tf.train.Checkpoint(**networks_)
+        self.best_path = workdir / "best"
+        self.physical_generator = PhysicalGenerator(self.generator, data.scaling, config.noise_dim)
+        self.physical_discriminator = PhysicalDiscriminator(self.discriminator, self.aux_head, data.scaling)
+
+    # --- batches -------------------------------------------------------------------------------
+    def _indices(self) -> tf.Tensor:
+        """Batch indices drawn with probability proportional to weight (weighted batches)."""
+        u = self.rng.uniform([self.config.batch_size], dtype=tf.float64)
+        indices = tf.searchsorted(self.cdf, u, side="right")
+        return tf.minimum(indices, tf.shape(self.cdf, out_type=tf.int32)[0] - 1)
+
+    def _fake(self, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
+        """Generated features for aux and charge of a weighted real batch (the plain joint)."""
+        indices = self._indices()
+        aux = tf.gather(self.aux, indices)
+        charge = tf.gather(self.features, indices)[:, :1]
+        noise = self.rng.normal([self.config.batch_size, self.config.noise_dim])
+        raw = self.generator(tf.concat([noise, aux, charge], axis=1), training=training)
+        return canonical(tf.concat([charge, raw], axis=1), self.data.scaling), aux
+
+    # --- aux heads -----------------------------------------------------------------------------
+    @tf.function
+    def _head_step(self) -> tf.Tensor:
+        indices = self._indices()
+        with tf.GradientTape() as tape:
+            predicted = self.aux_head(tf.gather(self.features, indices), training=True)
+            loss = tf.reduce_mean(tf.square(predicted - tf.gather(self.aux, indices)))
+        variables = self.aux_head.trainable_variables
+        self.h_opt.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        return loss
+
+    def pretrain_aux_heads(self) -> float | None:
+        """Fit the aux heads to the real rareness values once; they stay frozen afterwards."""
+        loss = None
+        if not bool(self.heads_trained.numpy()):
+            for _ in tqdm(range(self.config.aux_head_steps), desc="aux heads", mininterval=2):
+                loss = float(self._head_step())
+            self.heads_trained.assign(True)
+        self.aux_head.trainable = False
+        return loss
+
+    # --- GAN -----------------------------------------------------------------------------------
+    @tf.function
+    def _train_step(self) -> dict[str, tf.Tensor]:
+        d_loss = tf.constant(0.0)
+        for _ in range(self.config.discriminator_steps):
+            real = tf.gather(self.features, self._indices())
+            fake, _ = self._fake(training=True)
+            with tf.GradientTape() as tape:
+                logit_real = self.discriminator(real, training=True)
+                logit_fake = self.discriminator(fake, training=True)
+                d_loss = _BCE(tf.ones_like(logit_real), logit_real) + _BCE(tf.zeros_like(logit_fake), logit_fake)
+            variables = self.discriminator.trainable_variables
+            self.d_opt.apply_gradients(zip(tape.gradient(d_loss, variables), variables, strict=True))
+        with tf.GradientTape() as tape:
+            fake, aux = self._fake(training=True)
+            logit_fake = self.discriminator(fake, training=False)
+            adversarial = _BCE(tf.ones_like(logit_fake), logit_fake)
+            aux_loss = tf.reduce_mean(tf.square(self.aux_head(fake, training=False) - aux))
+            g_loss = adversarial + self.config.aux_lambda * aux_loss
+        variables = self.generator.trainable_variables
+        self.g_opt.apply_gradients(zip(tape.gradient(g_loss, variables), variables, strict=True))
+        self.step.assign_add(1)
+        return {"d": d_loss, "g": adversarial, "aux": aux_loss}
+
+    def generate(self, n: int, seed: int) -> np.ndarray:
+        """``n`` canonical muons (weight 1) from plain inputs, in chunks."""
+        rng = np.random.default_rng(seed)
+        chunks = []
+        for start in range(0, n, 65536):
+            inputs = draw_plain(
+                min(65536, n - start),
+                self.data.correlation,
+                self.data.mu_plus_fraction,
+                self.config.noise_dim,
+                rng,
+            )
+            chunks.append(self.physical_generator.function(**inputs)["muons"].numpy())
+        return with_unit_weight(np.concatenate(chunks))
+
+    def evaluate(self) -> dict[str, Any]:
+        step = int(self.step.numpy())
+        generated = self.generate(self.config.eval_size, seed=self.config.seed + step)
+        reference = self.data.holdout[: self.config.eval_size]
+        return {"step": step, **figures_of_merit(generated, reference, seed=self.config.seed)}
+
+    def best_figures(self) -> dict[str, Any] | None:
+        path = self.workdir / "best.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def _record(self, figures: dict[str, Any]) -> None:
+        with (self.workdir / "history.jsonl").open("a") as history:
+            history.write(json.dumps(figures) + "\n")
+        best = self.best_figures()
+        if best is None or figures["classifier_auc"] < best["classifier_auc"]:
+            self.best.write(str(self.best_path / "weights"))
+            (self.workdir / "best.json").write_text(json.dumps(figures, indent=2) + "\n")
+
+    def resume(self) -> int:
+        """Restore the latest checkpoint if there is one; returns the step reached."""
+        if self.latest.latest_checkpoint:
+            self.latest.checkpoint.restore(self.latest.latest_checkpoint).assert_existing_objects_matched()
+        return int(self.step.numpy())
+
+    def train(self, steps: int) -> dict[str, Any]:
+        """Run until ``steps`` generator updates in all; returns the best figures of merit."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.pretrain_aux_heads()
+        start = int(self.step.numpy())
+        losses: dict[str, float] = {}
+        with tqdm(total=steps, initial=start, desc="train", mininterval=5) as bar:
+            for _ in range(start, steps):
+                losses = {k: float(v) for k, v in self._train_step().items()}
+                step = int(self.step.numpy())
+                bar.update(1)
+                if step % self.config.checkpoint_every == 0 or step == steps:
+                    bar.set_postfix(losses)
+                    self.latest.save(checkpoint_number=step)
+                if step % self.config.eval_every == 0 or step == steps:
+                    figures = self.evaluate()
+                    self._record(figures)
+                    bar.write(f"step {step}: AUC {figures['classifier_auc']:.4f} losses {losses}")
+        if self.best_figures() is None:  # a resumed run that was already complete
+            self._record(self.evaluate())
+        self.best.read(str(self.best_path / "weights")).assert_existing_objects_matched()
+        best = self.best_figures()
+        assert best is not None
+        if any(not math.isfinite(v) for v in losses.values()):
+            raise FloatingPointError(f"training diverged: losses {losses}")
+        return best
