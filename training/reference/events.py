@@ -1,0 +1,77 @@
+"""Pythia event batches as flat numpy arrays, and the ancestry walk that weights forced decays.
+
+``Pythia.nextBatch`` fills awkward arrays in C++; flattening them once and working on whole columns
+is what makes the source fast (a Python loop over particles costs more than generating them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import awkward as ak
+import numpy as np
+
+MM_TO_CM = 0.1
+_MAX_DEPTH = 8  # mu <- tau <- D_s <- D_s* <- B ... forced ancestors sit well within this
+
+
+@dataclass(frozen=True)
+class Particles:
+    """All particles of a batch of events; ``mother`` is a global row index, -1 where there is none."""
+
+    event: np.ndarray  # (n,) event index within the batch
+    pid: np.ndarray
+    status: np.ndarray
+    mother: np.ndarray
+    momentum: np.ndarray  # (n, 4) px, py, pz, E in GeV
+    vertex: np.ndarray  # (n, 3) production vertex relative to the interaction, cm
+
+    @classmethod
+    def from_batch(cls, batch: ak.Array) -> Particles:
+        prt = batch.prt
+        counts = ak.to_numpy(ak.num(prt.id, axis=1))
+        event = np.repeat(np.arange(len(counts)), counts)
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])[event]
+        local_mother = ak.to_numpy(ak.flatten(prt.mother1))
+        momentum = np.column_stack([ak.to_numpy(ak.flatten(prt.p[c])) for c in ("px", "py", "pz", "e")])
+        vertex = np.column_stack([ak.to_numpy(ak.fill_none(ak.flatten(prt.vProd[c]), 0.0)) for c in ("px", "py", "pz")])
+        return cls(
+            event=event,
+            pid=ak.to_numpy(ak.flatten(prt.id)),
+            status=ak.to_numpy(ak.flatten(prt.status)),
+            mother=np.where(local_mother > 0, offsets + local_mother, -1),
+            momentum=momentum,
+            vertex=vertex * MM_TO_CM,
+        )
+
+
+def lookup(table: dict[int, float], ids: np.ndarray, default: float) -> np.ndarray:
+    """``table[|id|]`` for each id, ``default`` where the id is not in the table."""
+    if not table:
+        return np.full(len(ids), default)
+    keys = np.array(sorted(table))
+    values = np.array([table[k] for k in keys])
+    ids = np.abs(ids)
+    pos = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
+    return np.where(keys[pos] == ids, values[pos], default)
+
+
+def forced_weight(particles: Particles, rows: np.ndarray, branching: dict[int, float]) -> np.ndarray:
+    """Product of the forced branching fractions over each row's ancestors; 0 where none was forced.
+
+    A muon counts only through forced decays in these runs (the rest is covered by other runs), and the
+    product keeps its expected number exact: each forced decay picked the muon path with 1/fraction too often.
+    """
+    weight = np.ones(len(rows))
+    forced = np.zeros(len(rows), dtype=bool)
+    current = particles.mother[rows]
+    for _ in range(_MAX_DEPTH):
+        alive = current >= 0
+        if not alive.any():
+            break
+        factor = lookup(branching, particles.pid[np.where(alive, current, 0)], np.nan)
+        hit = alive & ~np.isnan(factor)
+        weight[hit] *= factor[hit]
+        forced |= hit
+        current = np.where(alive, particles.mother[np.where(alive, current, 0)], -1)
+    return np.where(forced, weight, 0.0)

@@ -1,0 +1,110 @@
+"""Pythia 8 instances for each run of the source, and the branching ratios of the channels they force.
+
+Four kinds of run, each on a proton and on a neutron at rest (a Mo nucleus is a mix of both):
+
+- ``soft``: SoftQCD inelastic, the minimum-bias interaction of each proton on target; only its long-lived
+  pi, K and K0L are used (decayed in flight by :mod:`training.reference.decays`).
+- ``resonance``: SoftQCD inelastic with the light resonances forced into their muon channels.
+- ``charm`` / ``beauty``: HardQCD heavy-quark pairs with charm hadrons, tau and charmonium forced into
+  muon channels, normalised afterwards to the per-interaction production fractions.
+
+A muon from a forced decay carries the product of the forced branching ratios of its ancestors, which
+keeps the expected number of muons exact while every simulated event yields muons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import sqrt
+
+import numpy as np
+import pythia8mc
+
+from training.reference.settings import SourceSettings
+
+RUNS: tuple[str, ...] = ("soft", "resonance", "charm", "beauty")
+NUCLEONS: tuple[int, ...] = (2212, 2112)
+MUON = 13
+PROTON_MASS = 0.938272
+
+LIGHT_RESONANCES = (221, 331, 113, 223, 333)  # eta, eta', rho0, omega, phi
+CHARM_HADRONS = (411, 421, 431, 4122, 4132, 4232, 4332)
+TAU = 15
+CHARMONIA = (443, 100443)  # J/psi, psi(2S)
+
+# Decays forced by each run kind: particle -> products of which a kept channel must contain one.
+_HEAVY_FLAVOUR_FORCING: dict[int, tuple[int, ...]] = {
+    **{pid: (MUON, TAU) for pid in CHARM_HADRONS},
+    TAU: (MUON,),
+    443: (MUON,),
+    100443: (MUON, 443),
+}
+FORCING: dict[str, dict[int, tuple[int, ...]]] = {
+    "soft": {},
+    "resonance": {pid: (MUON,) for pid in LIGHT_RESONANCES},
+    "charm": _HEAVY_FLAVOUR_FORCING,
+    "beauty": _HEAVY_FLAVOUR_FORCING,
+}
+_PROCESS: dict[str, tuple[str, ...]] = {
+    "soft": ("SoftQCD:inelastic = on",),
+    "resonance": ("SoftQCD:inelastic = on",),
+    "charm": ("HardQCD:hardccbar = on", "PhaseSpace:pTHatMin = 0."),
+    "beauty": ("HardQCD:hardbbbar = on", "PhaseSpace:pTHatMin = 0."),
+}
+
+
+def pythia_settings(run: str, nucleon: int, settings: SourceSettings) -> list[str]:
+    """The ``readString`` lines of one run on one target nucleon (recorded in the sample's metadata);
+    ``Random:seed`` is added per task."""
+    lines = [
+        "Print:quiet = on",
+        "Beams:frameType = 2",  # fixed target: beam A along +z, beam B at rest
+        "Beams:idA = 2212",
+        f"Beams:idB = {nucleon}",
+        f"Beams:eA = {sqrt(settings.beam_energy**2 + PROTON_MASS**2):.6f}",
+        "Beams:eB = 0.",
+        "ParticleDecays:limitTau0 = on",
+        f"ParticleDecays:tau0Max = {settings.tau0_max_mm}",
+        "Random:setSeed = on",
+        *_PROCESS[run],
+    ]
+    for pid, products in FORCING[run].items():
+        lines += [f"{pid}:onMode = off", f"{pid}:onIfAny = {' '.join(map(str, products))}"]
+    return lines
+
+
+def forced_fraction(pythia: pythia8mc.Pythia, pid: int) -> float:
+    """Sum of the branching ratios of the channels still open for ``pid`` (1 when nothing is forced)."""
+    entry = pythia.particleData.particleDataEntryPtr(pid)
+    channels = [entry.channel(i) for i in range(entry.sizeChannels())]
+    total = sum(channel.bRatio() for channel in channels)
+    return sum(channel.bRatio() for channel in channels if channel.onMode() > 0) / total
+
+
+@dataclass
+class Generator:
+    """Freshly initialised Pythia instances keyed by (run, nucleon), seeded in that order, and the forced
+    fractions of each run.
+
+    Built anew for every task: an instance carries state from one event batch to the next that reseeding
+    does not clear (seen as rare 1e-4 shifts of parton momenta in pn events), so reusing instances across
+    tasks would make a task's muons depend on which tasks its worker ran before.
+    """
+
+    settings: SourceSettings
+    seeds: np.ndarray  # one per instance, 1..900,000,000
+    pythias: dict[tuple[str, int], pythia8mc.Pythia] = field(default_factory=dict)
+    branching: dict[str, dict[int, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        seeds = iter(self.seeds.tolist())
+        for run in RUNS:
+            for nucleon in NUCLEONS:
+                pythia = pythia8mc.Pythia("", False)
+                for line in [*pythia_settings(run, nucleon, self.settings), f"Random:seed = {next(seeds)}"]:
+                    if not pythia.readString(line):
+                        raise RuntimeError(f"Pythia rejected {line!r}")
+                if not pythia.init():
+                    raise RuntimeError(f"Pythia failed to initialise the {run} run on {nucleon}")
+                self.pythias[run, nucleon] = pythia
+            self.branching[run] = {pid: forced_fraction(pythia, pid) for pid in FORCING[run]}
