@@ -70,10 +70,8 @@ def to_physical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
 def canonical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
     """Project raw features onto the physical domain in feature space: ``to_features(to_physical(f))``."""
     charge, f_r, c_phi, s_phi, f_z, f_pt, c_theta, s_theta, f_pz = tf.unstack(features, axis=1)
-    f_r = tf.maximum(f_r, -s.r_mean / s.r_std)
-    f_pt = tf.maximum(f_pt, -s.pt_mean / s.pt_std)
-    c_phi, s_phi = _unit(c_phi, s_phi)
-    c_theta, s_theta = _unit(c_theta, s_theta)
+    f_r, c_phi, s_phi = _floored(f_r, -s.r_mean / s.r_std, c_phi, s_phi)
+    f_pt, c_theta, s_theta = _floored(f_pt, -s.pt_mean / s.pt_std, c_theta, s_theta)
     return tf.stack([charge, f_r, c_phi, s_phi, f_z, f_pt, c_theta, s_theta, f_pz], axis=1)
 
 
@@ -84,6 +82,19 @@ def _polar(a: tf.Tensor, b: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]
     cos = tf.where(radius > 0, a / safe, tf.ones_like(a))
     sin = tf.where(radius > 0, b / safe, tf.zeros_like(b))
     return radius, cos, sin
+
+
+def _floored(
+    f_radius: tf.Tensor, floor: float, cos: tf.Tensor, sin: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Radius feature clamped at its zero; a zero radius gets azimuth (1, 0), as :func:`_polar` gives it."""
+    at_zero = f_radius <= floor
+    cos, sin = _unit(cos, sin)
+    return (
+        tf.maximum(f_radius, floor),
+        tf.where(at_zero, tf.ones_like(cos), cos),
+        tf.where(at_zero, tf.zeros_like(sin), sin),
+    )
 
 
 def _unit(cos: tf.Tensor, sin: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
