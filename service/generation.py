@@ -50,7 +50,8 @@ class Latent:
 class LatentSource(Protocol):
     """How one mode makes the latent inputs of a segment of a seed's stream."""
 
-    weighted: bool
+    @property
+    def weighted(self) -> bool: ...
 
     def draw(self, seed: int, segment: Segment) -> Latent: ...
 
@@ -186,10 +187,13 @@ class Engine:
     def custom_source(self, aux: np.ndarray) -> CustomSource:
         return CustomSource(np.ascontiguousarray(aux, dtype=np.float32), self.manifest.mu_plus_fraction)
 
-    def seed_source(self, seed_muons: np.ndarray, sigma: float | None = None) -> SeedSource:
+    def seed_source(
+        self, seed_muons: np.ndarray, sigma: float | None = None, plain_fraction: float = 0.1
+    ) -> SeedSource:
         """Proposal around seed muons ``(m, 7 or 8)``: their aux comes from the discriminator's aux heads."""
         seed_aux = self.model.predict_aux(seed_muons[:, : len(PHYSICAL_COLUMNS)])
-        return SeedSource(SeedProposal(seed_aux, sigma), self.plain, self.manifest.mu_plus_fraction)
+        proposal = SeedProposal(seed_aux, self.plain, sigma, plain_fraction)
+        return SeedSource(proposal, self.plain, self.manifest.mu_plus_fraction)
 
     # The two passes.
 

@@ -65,9 +65,13 @@ class AuxDistribution:
     def with_scale(self, scale: np.ndarray | list[float]) -> AuxDistribution:
         return AuxDistribution(self.correlation, np.asarray(scale, dtype=np.float64))
 
+    def correlate(self, standard: np.ndarray) -> np.ndarray:
+        """The copula's normals ``z ~ N(0, R)`` from independent standard normals ``(n, dim)``."""
+        return standard @ self._cholesky.T
+
     def from_normals(self, standard: np.ndarray) -> np.ndarray:
         """Aux values (float64) from independent standard normals of shape ``(n, dim)``."""
-        return self.scale * half_normal_from_normal(standard @ self._cholesky.T)
+        return self.scale * half_normal_from_normal(self.correlate(standard))
 
     def log_pdf(self, aux: np.ndarray) -> np.ndarray:
         """Log density of ``(n, dim)`` aux values; ``-inf`` outside the non-negative orthant."""
@@ -89,23 +93,34 @@ class AuxDistribution:
 
 
 class SeedProposal:
-    """Aux drawn around seeds: a seed chosen uniformly, smeared by a Gaussian in the copula's normal space.
+    """Aux drawn around seeds: a seed chosen uniformly, smeared by a Gaussian in the copula's normal space,
+    plus a small "defensive" share drawn from the plain distribution.
 
     Seeds' aux values ``c_j`` map to normals ``g(c_j)`` (``g`` = :func:`normal_from_half_normal` per group),
     proposals are ``z = g(c_j) + sigma * eps`` and ``a = half_normal(z)``. Smearing in that space needs
     no reflection at ``a = 0``, and because plain aux is the same map of ``z ~ N(0, R)``, the importance
-    weight ``p_plain(a) / q(a)`` equals ``N(z; 0, R) / q_z(z)``: the Jacobians cancel exactly, and
-    ``q_z`` is a plain Gaussian mixture, evaluated exactly (all components, in chunks, log-sum-exp).
+    weight ``p_plain(a) / q(a)`` equals ``N(z; 0, R) / q_z(z)``: the Jacobians cancel exactly.
+
+    ``q_z = lambda N(0, R) + (1 - lambda) (1/m) sum_j N(g(c_j), sigma^2 I)`` is evaluated exactly (every
+    component, log-sum-exp). The plain share ``lambda`` bounds every weight by ``1 / lambda``; without it
+    the kernels' thin tails give a handful of muons far from the seeds enormous weights, and the
+    effective sample size collapses to a few muons (Hesterberg's defensive mixture).
     """
 
     # Predicted aux are clipped here, not at 0, which would map to z = -37 and make that seed useless.
     AUX_FLOOR = 1e-3
-    CHUNK = 2048
+    CHUNK_ELEMENTS = 1 << 19
 
-    def __init__(self, seed_aux: np.ndarray, sigma: float | None = None) -> None:
+    def __init__(
+        self, seed_aux: np.ndarray, plain: AuxDistribution, sigma: float | None = None, plain_fraction: float = 0.1
+    ) -> None:
         seed_aux = np.asarray(seed_aux, dtype=np.float64)
-        if seed_aux.ndim != 2 or len(seed_aux) == 0:
-            raise ValueError(f"seed aux must be a non-empty (m, dim) array, got shape {seed_aux.shape}")
+        if seed_aux.ndim != 2 or len(seed_aux) == 0 or seed_aux.shape[1] != plain.dim:
+            raise ValueError(f"seed aux must be a non-empty (m, {plain.dim}) array, got shape {seed_aux.shape}")
+        if not 0 <= plain_fraction < 1:
+            raise ValueError(f"plain fraction must be in [0, 1), got {plain_fraction}")
+        self.plain = plain
+        self.plain_fraction = float(plain_fraction)
         self.centres = normal_from_half_normal(np.maximum(seed_aux, self.AUX_FLOOR))
         self.sigma = self.scott_sigma(self.centres) if sigma is None else float(sigma)
         if not self.sigma > 0:
@@ -122,16 +137,41 @@ class SeedProposal:
         return max(spread * m ** (-1.0 / (dim + 4)), 0.1)
 
     def sample_normals(self, choice: np.ndarray, normals: np.ndarray) -> np.ndarray:
-        """Proposal normals from uniforms ``choice`` (which seed) and standard normals ``(n, dim)``."""
-        index = np.minimum((choice * len(self.centres)).astype(np.int64), len(self.centres) - 1)
-        return self.centres[index] + self.sigma * normals
+        """Proposal normals from uniforms ``choice`` and standard normals ``(n, dim)``.
+
+        ``choice < lambda`` draws from the plain copula, else picks seed ``floor((u - lambda) / (1 - lambda) m)``.
+        """
+        from_plain = choice < self.plain_fraction
+        position = (choice - self.plain_fraction) / (1.0 - self.plain_fraction)
+        index = np.clip((position * len(self.centres)).astype(np.int64), 0, len(self.centres) - 1)
+        smeared = self.centres[index] + self.sigma * normals
+        return np.where(from_plain[:, None], self.plain.correlate(normals), smeared)
 
     def log_pdf_normals(self, z: np.ndarray) -> np.ndarray:
-        """Log density of the mixture ``(1/m) sum_j N(z; g(c_j), sigma^2 I)``, over all components."""
+        """Log density of the whole proposal in the copula's normal space."""
         z = np.asarray(z, dtype=np.float64)
+        kernels = np.log1p(-self.plain_fraction) + self._log_kernel_mixture(z)
+        if self.plain_fraction == 0:
+            return kernels
+        return np.logaddexp(np.log(self.plain_fraction) + self.plain.log_pdf_normals(z), kernels)
+
+    def _log_kernel_mixture(self, z: np.ndarray) -> np.ndarray:
+        """Log density of ``(1/m) sum_j N(z; g(c_j), sigma^2 I)``, over all components.
+
+        Per chunk of rows: ``|z - c|^2 = |z|^2 + |c|^2 - 2 z.c`` by one matrix product, then a log-sum-exp
+        done in place on a cache-sized buffer (about 4 MB), in float64.
+        """
+        inverse_variance = 1.0 / self.sigma**2
+        scaled_centres = self.centres.T * inverse_variance
+        offsets = -0.5 * inverse_variance * self._norms
         out = np.empty(len(z))
-        for lo in range(0, len(z), self.CHUNK):
-            chunk = z[lo : lo + self.CHUNK]
-            squared = (chunk**2).sum(axis=1)[:, None] + self._norms[None, :] - 2.0 * chunk @ self.centres.T
-            out[lo : lo + len(chunk)] = special.logsumexp(-0.5 / self.sigma**2 * np.maximum(squared, 0.0), axis=1)
-        return out - self._log_norm
+        rows = max(16, self.CHUNK_ELEMENTS // len(self.centres))
+        for lo in range(0, len(z), rows):
+            chunk = z[lo : lo + rows]
+            exponent = chunk @ scaled_centres
+            exponent += offsets
+            peak = exponent.max(axis=1)
+            exponent -= peak[:, None]
+            np.exp(exponent, out=exponent)
+            out[lo : lo + len(chunk)] = np.log(exponent.sum(axis=1)) + peak
+        return out - 0.5 * inverse_variance * (z**2).sum(axis=1) - self._log_norm

@@ -82,29 +82,38 @@ def test_non_positive_definite_correlation_is_refused() -> None:
         AuxDistribution(np.full((4, 4), 1.0) - 2 * np.eye(4))
 
 
-def test_seed_proposal_density_is_the_whole_mixture() -> None:
+@pytest.mark.parametrize("plain_fraction", [0.0, 0.1])
+def test_seed_proposal_density_is_the_whole_mixture(plain_fraction: float) -> None:
     rng = np.random.default_rng(9)
-    seed_aux = np.abs(rng.normal(2, 0.5, (3000, 4)))
-    proposal = SeedProposal(seed_aux, sigma=0.3)
+    plain = AuxDistribution(CORRELATION)
+    proposal = SeedProposal(np.abs(rng.normal(2, 0.5, (3000, 4))), plain, 0.3, plain_fraction)
     z = proposal.sample_normals(rng.random(5), rng.standard_normal((5, 4)))
     components = [stats.multivariate_normal(centre, 0.09 * np.eye(4)).pdf(z) for centre in proposal.centres]
-    np.testing.assert_allclose(proposal.log_pdf_normals(z), np.log(np.mean(components, axis=0)), rtol=1e-9)
+    expected = plain_fraction * stats.multivariate_normal(np.zeros(4), CORRELATION).pdf(z) + (
+        1 - plain_fraction
+    ) * np.mean(components, axis=0)
+    np.testing.assert_allclose(proposal.log_pdf_normals(z), np.log(expected), rtol=1e-9)
 
 
-def test_seed_proposal_weights_are_unbiased() -> None:
-    """E_q[p / q] = 1: the weighted proposal integrates to the plain distribution."""
+def test_seed_proposal_weights_are_unbiased_and_bounded() -> None:
+    """E_q[p / q] = 1 (so draws and density agree) and the plain share caps the weights at 1 / lambda."""
     rng = np.random.default_rng(10)
     plain = AuxDistribution(CORRELATION)
-    seed_aux = plain.from_normals(rng.standard_normal((300, 4)))
-    proposal = SeedProposal(seed_aux)
+    seed_aux = plain.with_scale([1, 1, 2, 1]).from_normals(rng.standard_normal((300, 4)))
+    proposal = SeedProposal(seed_aux, plain, plain_fraction=0.1)
     assert proposal.sigma == pytest.approx(SeedProposal.scott_sigma(proposal.centres))
-    z = proposal.sample_normals(rng.random(100_000), rng.standard_normal((100_000, 4)))
+    choice = rng.random(100_000)
+    z = proposal.sample_normals(choice, rng.standard_normal((100_000, 4)))
     weight = np.exp(plain.log_pdf_normals(z) - proposal.log_pdf_normals(z))
     assert weight.mean() == pytest.approx(1, abs=4 * weight.std() / np.sqrt(len(weight)))
+    assert weight.max() <= 10 * (1 + 1e-9)
 
 
 def test_seed_proposal_refuses_nothing_to_smear() -> None:
+    plain = AuxDistribution(CORRELATION)
     with pytest.raises(ValueError, match="non-empty"):
-        SeedProposal(np.empty((0, 4)))
+        SeedProposal(np.empty((0, 4)), plain)
     with pytest.raises(ValueError, match="sigma"):
-        SeedProposal(np.ones((3, 4)), sigma=0.0)
+        SeedProposal(np.ones((3, 4)), plain, sigma=0.0)
+    with pytest.raises(ValueError, match="plain fraction"):
+        SeedProposal(np.ones((3, 4)), plain, plain_fraction=1.0)

@@ -1,0 +1,288 @@
+"""The HTTP service (DESIGN section 9): plain, boosted, custom-aux and seed-enhanced muons, plus health and metrics.
+
+Every muon route follows one path: admit (or 429), validate, build a :class:`Request`, sum its weights,
+then stream the body (Arrow, npy, CSV) or build it whole (ROOT). Bad input of any kind is a 4xx with a
+JSON ``detail`` that names the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
+
+from service import responses, uploads
+from service.encoders import MEDIA_TYPES, root_file
+from service.generation import Engine, LatentSource
+from service.generation import Request as Generation
+from service.limits import Lease, Slots
+from service.metrics import Metrics, MetricsMiddleware
+from service.model import Model
+from service.muons import SampleError
+from service.settings import Settings
+from service.streams import MAX_SEED
+
+log = logging.getLogger(__name__)
+
+Format = Literal["arrow", "npy", "csv", "root"]
+MAX_START = 2**62  # keeps start + n and every block index far inside 64 bits
+MAX_SCALE = 10.0
+_FORMAT_HELP = "Body format: arrow (Arrow IPC stream), npy, csv or root (FairShip TTree, bounded n, not streamed)"
+_N_HELP = "Number of muons to return (rows)"
+_SEED_HELP = "Seed of the random stream (0 to 2^64-1); the same seed and rows always give the same muons"
+_START_HELP = "Index of the first muon in the seed's stream; [start, start+n) of one seed never overlaps another range"
+
+N = Annotated[int, Query(ge=0, description=_N_HELP)]
+Seed = Annotated[int, Query(ge=0, le=MAX_SEED, description=_SEED_HELP)]
+Start = Annotated[int, Query(ge=0, le=MAX_START, description=_START_HELP)]
+FormatQuery = Annotated[Format, Query(description=_FORMAT_HELP)]
+
+
+class Scale(BaseModel):
+    """Widening of each aux ("rareness") marginal: 1 = plain, larger = more muons in that group's tail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    xy: float = Field(default=1.0, ge=1, le=MAX_SCALE, description="Transverse start position rareness scale (>= 1)")
+    z: float = Field(default=1.0, ge=1, le=MAX_SCALE, description="Longitudinal start position rareness scale (>= 1)")
+    pt: float = Field(default=1.0, ge=1, le=MAX_SCALE, description="Transverse momentum rareness scale (>= 1)")
+    pz: float = Field(default=1.0, ge=1, le=MAX_SCALE, description="Longitudinal momentum rareness scale (>= 1)")
+
+
+class Boosted(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    n: int = Field(ge=0, description=_N_HELP)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description=_SEED_HELP)
+    start: int = Field(default=0, ge=0, le=MAX_START, description=_START_HELP)
+    format: Format = Field(default="arrow", description=_FORMAT_HELP)
+    scale: Scale = Field(default=Scale(), description="Per-group widening of the aux marginals")
+
+
+def _muon_responses(weighted: bool) -> dict[int | str, dict[str, Any]]:
+    names = [name for name in responses.HEADERS if weighted or name != "X-Effective-Sample-Size"]
+    return {
+        200: {
+            "description": "Muons: columns pdg, x, y, z [cm], px, py, pz [GeV/c], weight; float32",
+            "content": {media_type: {} for media_type in MEDIA_TYPES.values()},
+            "headers": {name: {"description": responses.HEADERS[name], "schema": {"type": "string"}} for name in names},
+        },
+        413: {"description": "Upload larger than the server's limit"},
+        415: {"description": "Upload in a format this route does not take"},
+        422: {"description": "A parameter or the upload breaks a rule; detail names it"},
+        429: {"description": "All generation slots busy; retry after Retry-After seconds"},
+    }
+
+
+def _upload_body(description: str, media_types: list[str]) -> dict[str, Any]:
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {media_type: binary for media_type in media_types},
+        }
+    }
+
+
+def create_app(settings: Settings | None = None, model: Model | None = None) -> FastAPI:
+    """The service for one model; loads ``settings.model_dir`` unless a loaded model is given."""
+    settings = settings or Settings()
+    if model is None:
+        model = Model.load(settings.model_dir, settings.device, settings.inference_threads, settings.inference_rows)
+    engine = Engine(model, settings.draw_threads, settings.prefetch_blocks)
+    metrics = Metrics()
+    metrics.model.info({"name": model.manifest.name, "sha256": model.sha256, "provider": model.provider})
+    slots = Slots(settings.max_concurrent)
+    metrics.active.set_function(lambda: slots.used)
+    groups = list(model.manifest.aux_groups)
+    state = {"ready": True}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        state["ready"] = False
+        engine.close()
+
+    app = FastAPI(
+        title="muongan",
+        version="1",
+        summary="SHiP-like background muons from a GAN, streamed on demand",
+        description=(
+            "Muons are rows of pdg, x, y, z [cm], px, py, pz [GeV/c] and weight, float32. "
+            "A seed names an endless reproducible stream; `start` and `n` pick rows of it. "
+            "Every muon response states its muon count, equivalent protons on target and model sha256 in headers."
+        ),
+        lifespan=lifespan,
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    @app.exception_handler(SampleError)
+    async def sample_error(_: Request, error: SampleError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=422)
+
+    def admit() -> Lease:
+        lease = slots.try_acquire()
+        if lease is None:
+            raise HTTPException(
+                429,
+                f"all {settings.max_concurrent} generation slots are busy; retry later",
+                headers={"Retry-After": str(settings.retry_after_s)},
+            )
+        return lease
+
+    def check_n(n: int, fmt: str) -> None:
+        if n > settings.max_n:
+            raise HTTPException(422, f"n={n} exceeds this server's limit of {settings.max_n} muons per request")
+        if fmt == "root" and n > settings.max_root_n:
+            raise HTTPException(
+                422,
+                f"n={n} exceeds the ROOT limit of {settings.max_root_n} muons (ROOT files are built in memory); "
+                "use arrow or npy, or several requests with different start",
+            )
+
+    async def deliver(
+        lease: Lease, source: LatentSource, seed: int, start: int, n: int, fmt: str, mode: str, extra: dict[str, str]
+    ) -> Response:
+        """Generate and send; the lease is released when the body is done, or here if anything fails first."""
+        try:
+            generation = Generation(seed, start, n, source)
+            if fmt == "root":
+                muons, prepared = await run_in_threadpool(engine.generate, generation)
+                metadata = responses.describe(engine, prepared, mode, extra)
+                content = await run_in_threadpool(root_file, muons, metadata)
+                metrics.muons.labels(mode, fmt).inc(n)
+                metrics.bytes.labels(fmt).inc(len(content))
+                lease.release()
+                return Response(content, media_type=MEDIA_TYPES[fmt], headers=responses.headers(metadata, fmt))
+            prepared = await run_in_threadpool(engine.prepare, generation)
+            metadata = responses.describe(engine, prepared, mode, extra)
+            return responses.stream(engine, prepared, fmt, metadata, metrics, settings.queue_blocks, lease.release)
+        except BaseException:
+            lease.release()
+            raise
+
+    @app.get("/v1/muons", responses=_muon_responses(False), summary="Plain muons (weight 1)")
+    async def plain(n: N, seed: Seed = 0, start: Start = 0, format: FormatQuery = "arrow") -> Response:
+        check_n(n, format)
+        lease = admit()
+        return await deliver(lease, engine.plain_source(), seed, start, n, format, "plain", {})
+
+    @app.post("/v1/muons/boosted", responses=_muon_responses(True), summary="Aux-boosted muons, importance-weighted")
+    async def boosted(body: Annotated[Boosted, Body()]) -> Response:
+        """Aux drawn from the copula with widened marginals; weight = p_plain(aux) / p_boosted(aux), exact."""
+        check_n(body.n, body.format)
+        lease = admit()
+        scale = [getattr(body.scale, group) for group in groups]
+        extra = {"scale": json.dumps(dict(zip(groups, scale, strict=True)))}
+        source = engine.boosted_source(scale)
+        return await deliver(lease, source, body.seed, body.start, body.n, body.format, "boosted", extra)
+
+    @app.post(
+        "/v1/muons/custom",
+        responses=_muon_responses(False),
+        summary="Muons for your own aux values (weight 1, not physical)",
+        openapi_extra=_upload_body(
+            "An (n, 4) array of non-negative aux values, columns xy, z, pt, pz: npy (float or int), or Arrow IPC "
+            "with columns named xy, z, pt, pz. One muon per row.",
+            ["application/x-npy", "application/vnd.apache.arrow.stream", "application/vnd.apache.arrow.file"],
+        ),
+    )
+    async def custom(request: Request, seed: Seed = 0, start: Start = 0, format: FormatQuery = "arrow") -> Response:
+        """Generate one muon per uploaded aux row. Weights are 1: they are not physical rates, since the
+        server cannot know the distribution your aux values were drawn from."""
+        lease = admit()
+        try:
+            body = await uploads.read_body(request, settings.max_upload_bytes)
+            fmt = uploads.body_format(request, body, uploads.AUX_FORMATS)
+            aux = uploads.parse_aux(body, fmt, groups, settings.max_n)
+            check_n(len(aux), format)
+        except BaseException:
+            lease.release()
+            raise
+        return await deliver(lease, engine.custom_source(aux), seed, start, len(aux), format, "custom", {})
+
+    @app.post(
+        "/v1/muons/enhanced",
+        responses=_muon_responses(True),
+        summary="Muons like your seed muons, importance-weighted",
+        openapi_extra=_upload_body(
+            "Seed muons: npy (n, 7) or (n, 8) in canonical column order, Arrow IPC, Parquet or a FairShip ROOT "
+            "file; the media type names the format, else the content tells",
+            list(uploads.UPLOAD_TYPES),
+        ),
+    )
+    async def enhanced(
+        request: Request,
+        n: N,
+        seed: Seed = 0,
+        start: Start = 0,
+        format: FormatQuery = "arrow",
+        smear: Annotated[
+            float | None,
+            Query(
+                gt=0,
+                le=5,
+                description="Gaussian smearing of the seeds' aux in the copula's normal space (standard-normal "
+                "units); default: Scott's rule for the number of seeds",
+            ),
+        ] = None,
+        plain_fraction: Annotated[
+            float,
+            Query(
+                ge=0,
+                lt=1,
+                description="Share of muons drawn from the plain distribution (defensive mixture); it caps every "
+                "weight at 1/plain_fraction. 0 gives pure seed smearing with unbounded weights",
+            ),
+        ] = 0.1,
+    ) -> Response:
+        """The discriminator's aux heads predict the seeds' aux; new aux are drawn around a uniformly chosen seed
+        (smeared in the copula's normal space), or, for a `plain_fraction` share, from the plain distribution.
+        Weight = p_plain(aux) / q(aux) with q the exact density of that proposal, so weighted sums estimate
+        physical rates; X-Effective-Sample-Size says how many unweighted muons they are worth."""
+        check_n(n, format)
+        lease = admit()
+        try:
+            body = await uploads.read_body(request, settings.max_upload_bytes)
+            fmt = uploads.body_format(request, body, tuple(uploads.UPLOAD_TYPES.values()))
+            seeds = uploads.parse_seeds(body, fmt, settings.max_seeds)
+            source = await run_in_threadpool(engine.seed_source, seeds, smear, plain_fraction)
+        except BaseException:
+            lease.release()
+            raise
+        extra = {"seeds": str(len(seeds)), "smear": repr(source.proposal.sigma), "plain_fraction": repr(plain_fraction)}
+        return await deliver(lease, source, seed, start, n, format, "enhanced", extra)
+
+    @app.get("/v1/model", summary="The model's manifest (model.json) and how it is served")
+    async def model_info() -> dict[str, Any]:
+        return model.describe()
+
+    @app.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness: the model is loaded and requests are taken")
+    async def readyz() -> JSONResponse:
+        body = {
+            "status": "ready" if state["ready"] else "stopping",
+            "model": model.manifest.name,
+            "provider": model.provider,
+        }
+        return JSONResponse(body, status_code=200 if state["ready"] else 503)
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.state.engine = engine
+    app.state.metrics = metrics
+    return app

@@ -1,0 +1,56 @@
+"""``muongan serve``: the HTTP service on one model folder.
+
+Every :class:`Settings` field is also an option (``--max-n``, ``--draw-threads``, ...); an option given
+on the command line beats the ``MUONGAN_*`` environment variable, which beats the default. The model
+is loaded and verified before the port opens, so a bad model folder ends the command with a clear
+message and exit status 2 instead of a server that never becomes ready.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, cast
+
+from service.model import ModelError
+from service.settings import Settings
+
+_OPTION_NAMES = {"model_dir": "--model"}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default %(default)s)")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    for name, field in Settings.model_fields.items():
+        option = _OPTION_NAMES.get(name, "--" + name.replace("_", "-"))
+        env = f"MUONGAN_{name.upper()}"
+        parser.add_argument(
+            option,
+            dest=name,
+            type=cast(Callable[[str], Any], field.annotation),
+            default=None,
+            help=f"{field.description} (env {env}; default {field.get_default(call_default_factory=True)})",
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.app import create_app
+    from service.model import Model
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides: dict[str, Any] = {
+        name: getattr(args, name) for name in Settings.model_fields if getattr(args, name) is not None
+    }
+    try:
+        settings = Settings(**overrides)
+        model = Model.load(settings.model_dir, settings.device, settings.inference_threads, settings.inference_rows)
+    except (ModelError, ValueError) as error:
+        print(f"muongan serve: {error}", file=sys.stderr)
+        return 2
+    uvicorn.run(create_app(settings, model), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
