@@ -67,16 +67,25 @@ def test_inverse_then_forward_is_exact_on_features(scaling: Scaling) -> None:
     np.testing.assert_allclose(again, features.numpy(), rtol=1e-4, atol=1e-4)
 
 
-def test_canonical_equals_forward_of_inverse_for_raw_output(scaling: Scaling) -> None:
-    """Raw generator output anywhere in R^9 lands on the physical domain the same way both paths."""
+def test_canonical_is_the_same_physical_muon(scaling: Scaling) -> None:
+    """Raw generator output anywhere in R^9: canonical() lands on the image of to_features of the same muon.
+
+    Compared in physical units, since near the z edge float32 z (ulp 5e-4 cm at -7085 cm) limits how
+    well the log-scaled feature can be reproduced.
+    """
     rng = np.random.default_rng(6)
     raw = rng.normal(0, 2, (5000, N_FEATURES)).astype(np.float32)
     raw[:, 0] = rng.choice([-1.0, 1.0], len(raw))
-    via_physical = to_features(to_physical(tf.constant(raw), scaling), scaling).numpy()
-    np.testing.assert_allclose(canonical(tf.constant(raw), scaling).numpy(), via_physical, rtol=1e-4, atol=1e-4)
     physical = to_physical(tf.constant(raw), scaling).numpy()
-    assert np.all(np.hypot(physical[:, 1], physical[:, 2]) >= 0)
+    projected = canonical(tf.constant(raw), scaling)
+    again = to_physical(projected, scaling).numpy()
+    np.testing.assert_allclose(again, physical, rtol=1e-5, atol=1e-5 * np.abs(physical).max())
+    np.testing.assert_allclose(
+        projected.numpy(), to_features(tf.constant(physical), scaling).numpy(), rtol=1e-3, atol=3e-2
+    )
     np.testing.assert_array_equal(physical[:, 0], -13.0 * raw[:, 0])
+    assert np.all(physical[:, 3] > scaling.z_low) and np.all(physical[:, 6] >= 0)
+    assert np.all(np.sqrt(np.sum(physical[:, 4:7] ** 2, axis=1)) > scaling.p_low * (1 - 1e-6))
 
 
 def test_scaling_serialises(scaling: Scaling) -> None:

@@ -41,7 +41,7 @@ def test_marginals_are_one_tailed_normal_with_weights() -> None:
     for group in range(4):
         assert stats.kstest(aux[draw, group], stats.halfnorm.cdf).pvalue > 1e-3, group
     unweighted = rareness(features, np.ones_like(weights), scaling, seed=1)
-    assert stats.kstest(unweighted[draw, 3], stats.halfnorm.cdf).pvalue < 1e-6  # the test sees the weights
+    assert stats.kstest(unweighted[draw, 3], stats.halfnorm.cdf).pvalue < 1e-4  # the test sees the weights
 
 
 def test_larger_means_rarer() -> None:

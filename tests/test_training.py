@@ -24,7 +24,21 @@ from training.fom import figures_of_merit
 from training.gan import PhysicalDiscriminator, PhysicalGenerator
 from training.scaling import Scaling
 
-_SCALING = Scaling(1.0, 0.5, -7060.0, 20.0, 0.0, 1.0, 0.5, 1.0, 0.6, 20.0, 0.8, 0.4)
+_SCALING = Scaling(
+    r_mean=1.0,
+    r_std=0.5,
+    z_low=-7085.0,
+    z_scale=20.0,
+    z_mean=0.0,
+    z_std=1.0,
+    pt_scale=0.5,
+    pt_mean=1.0,
+    pt_std=0.6,
+    p_low=9.9,
+    p_scale=8.0,
+    p_mean=0.2,
+    p_std=1.2,
+)
 _CONFIG = TrainConfig(**TINY_CONFIG)
 
 

@@ -5,11 +5,13 @@ and from Cartesian transverse coordinates whose distribution is azimuthally symm
 
 - the transverse start point and transverse momentum become polar (radius, azimuth), the azimuth as
   (cos, sin) so that it has no wrap-around discontinuity;
-- each radius-like or long-tailed column gets a monotone scaling (sqrt for r, asinh for z, pT and pz)
-  and is standardised with constants fitted on the weighted training sample
-  (:class:`training.scaling.Scaling`).
+- the longitudinal momentum is carried as |p|, whose lower edge (the sample's momentum cut) is then
+  one column, like z's (the target front): both get a log scaling above the edge, so generated muons
+  respect the edges by construction (:class:`training.scaling.Scaling`); pz = sqrt(p^2 - pT^2) >= 0;
+- r gets a sqrt and pT an asinh scaling; every scaled column is standardised with constants fitted
+  on the weighted training sample.
 
-Feature layout (:data:`FEATURES`): charge, r, cos phi, sin phi, z, pt, cos theta, sin theta, pz.
+Feature layout (:data:`FEATURES`): charge, r, cos phi, sin phi, z, pt, cos theta, sin theta, p.
 The generator emits the last eight; charge is its conditional input.
 
 :func:`to_features` and :func:`to_physical` are exact inverses on the physical domain (r >= 0,
@@ -26,7 +28,7 @@ import tensorflow as tf
 from service.muons import MUON_PDG
 from training.scaling import Scaling
 
-FEATURES: tuple[str, ...] = ("charge", "r", "cos_phi", "sin_phi", "z", "pt", "cos_theta", "sin_theta", "pz")
+FEATURES: tuple[str, ...] = ("charge", "r", "cos_phi", "sin_phi", "z", "pt", "cos_theta", "sin_theta", "p")
 N_FEATURES = len(FEATURES)
 N_GENERATED = N_FEATURES - 1  # everything but charge
 _EPS = 1e-12
@@ -43,11 +45,11 @@ def to_features(physical: tf.Tensor, s: Scaling) -> tf.Tensor:
         (tf.sqrt(r) - s.r_mean) / s.r_std,
         cos_phi,
         sin_phi,
-        (tf.asinh((z - s.z_center) / s.z_scale) - s.z_mean) / s.z_std,
+        (_log_above(z, s.z_low, s.z_scale) - s.z_mean) / s.z_std,
         (tf.asinh(pt / s.pt_scale) - s.pt_mean) / s.pt_std,
         cos_theta,
         sin_theta,
-        (tf.asinh(pz / s.pz_scale) - s.pz_mean) / s.pz_std,
+        _p_feature(tf.sqrt(pt * pt + pz * pz), s),
     ]
     return tf.stack(columns, axis=1)
 
@@ -57,22 +59,35 @@ def to_physical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
 
     pdg is exactly ``-13 * charge``.
     """
-    charge, f_r, c_phi, s_phi, f_z, f_pt, c_theta, s_theta, f_pz = tf.unstack(features, axis=1)
+    charge, f_r, c_phi, s_phi, f_z, f_pt, c_theta, s_theta, f_p = tf.unstack(features, axis=1)
     r = tf.square(tf.nn.relu(f_r * s.r_std + s.r_mean))
     pt = s.pt_scale * tf.sinh(tf.nn.relu(f_pt * s.pt_std + s.pt_mean))
     x, y = _cartesian(r, c_phi, s_phi)
     px, py = _cartesian(pt, c_theta, s_theta)
-    z = s.z_center + s.z_scale * tf.sinh(f_z * s.z_std + s.z_mean)
-    pz = s.pz_scale * tf.sinh(f_pz * s.pz_std + s.pz_mean)
+    z = s.z_low + s.z_scale * tf.exp(f_z * s.z_std + s.z_mean)
+    p = s.p_low + s.p_scale * tf.exp(f_p * s.p_std + s.p_mean)
+    pz = tf.sqrt(tf.nn.relu(p * p - pt * pt))
     return tf.stack([-MUON_PDG * charge, x, y, z, px, py, pz], axis=1)
 
 
 def canonical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
     """Project raw features onto the physical domain in feature space: ``to_features(to_physical(f))``."""
-    charge, f_r, c_phi, s_phi, f_z, f_pt, c_theta, s_theta, f_pz = tf.unstack(features, axis=1)
+    charge, f_r, c_phi, s_phi, f_z, f_pt, c_theta, s_theta, f_p = tf.unstack(features, axis=1)
     f_r, c_phi, s_phi = _floored(f_r, -s.r_mean / s.r_std, c_phi, s_phi)
     f_pt, c_theta, s_theta = _floored(f_pt, -s.pt_mean / s.pt_std, c_theta, s_theta)
-    return tf.stack([charge, f_r, c_phi, s_phi, f_z, f_pt, c_theta, s_theta, f_pz], axis=1)
+    # |p| >= pT: where the raw output says otherwise, to_physical gives pz = 0, i.e. |p| = pT.
+    pt = s.pt_scale * tf.sinh(f_pt * s.pt_std + s.pt_mean)
+    f_p = tf.maximum(f_p, _p_feature(pt, s))
+    return tf.stack([charge, f_r, c_phi, s_phi, f_z, f_pt, c_theta, s_theta, f_p], axis=1)
+
+
+def _log_above(value: tf.Tensor, low: float, scale: float) -> tf.Tensor:
+    """``log((value - low) / scale)``, kept finite (very negative) for values at or below the edge."""
+    return tf.math.log(tf.maximum((value - low) / scale, 1e-30))
+
+
+def _p_feature(p: tf.Tensor, s: Scaling) -> tf.Tensor:
+    return (_log_above(p, s.p_low, s.p_scale) - s.p_mean) / s.p_std
 
 
 def _polar(a: tf.Tensor, b: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:

@@ -27,7 +27,8 @@ NEIGHBOURS = 3
 def group_coordinates(features: np.ndarray, s: Scaling) -> dict[str, np.ndarray]:
     """Each group's scaled coordinates from ``(n, 9)`` features (see :data:`training.features.FEATURES`).
 
-    The radius terms are shifted so that r = 0 (pT = 0) sits at the origin of the group's plane.
+    The radius terms are shifted so that r = 0 (pT = 0) sits at the origin of the group's plane. The
+    pz group uses the |p| feature: for these forward muons pz and |p| differ by under pT^2 / 2p.
     """
     r_floor = features[:, 1] + s.r_mean / s.r_std
     pt_floor = features[:, 5] + s.pt_mean / s.pt_std

@@ -6,28 +6,35 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+# The lower edge sits this fraction of the scale below the sample's minimum, so that the log scaling
+# maps the sample's edge to a finite value (about 3 standard deviations out) and the generator can
+# approach the edge smoothly; it can then undershoot the sample's minimum by at most this much.
+EDGE_MARGIN = 1e-2
+
 
 @dataclass(frozen=True)
 class Scaling:
     """Fitted constants of the monotone scalings; stored in ``model.json`` under hyperparameters.
 
-    Each scaled column is ``(g(v) - mean) / std`` with ``g(r) = sqrt(r)``,
-    ``g(z) = asinh((z - z_center) / z_scale)``, ``g(pt) = asinh(pt / pt_scale)``,
-    ``g(pz) = asinh(pz / pz_scale)``.
+    Each scaled column is ``(g(v) - mean) / std`` with ``g(r) = sqrt(r)``, ``g(pt) = asinh(pt / pt_scale)``
+    and, for the two columns with a hard lower edge in the sample (z: the target front; |p|: the
+    momentum cut), ``g(v) = log((v - low) / scale)``, so that generated values respect the edge by
+    construction instead of spilling over it (which a two-sample classifier spots at once).
     """
 
     r_mean: float
     r_std: float
-    z_center: float
+    z_low: float
     z_scale: float
     z_mean: float
     z_std: float
     pt_scale: float
     pt_mean: float
     pt_std: float
-    pz_scale: float
-    pz_mean: float
-    pz_std: float
+    p_low: float
+    p_scale: float
+    p_mean: float
+    p_std: float
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -38,33 +45,35 @@ class Scaling:
 
     @classmethod
     def fit(cls, physical: np.ndarray, weights: np.ndarray) -> Scaling:
-        """Weighted constants from ``(n, 7)`` physical muons: medians/IQRs set the asinh knee, then standardise."""
+        """Weighted constants from ``(n, 7)`` physical muons: edges and medians set the scalings, then standardise."""
         x, y, z, px, py, pz = (physical[:, i].astype(np.float64) for i in range(1, 7))
         r = np.hypot(x, y)
         pt = np.hypot(px, py)
+        p = np.sqrt(pt**2 + pz**2)
+        if np.any(pz <= 0):
+            raise ValueError("every muon must go forward (pz > 0): the features carry |p| and pT, not the sign of pz")
         w = weights.astype(np.float64)
-        z_center = _weighted_quantile(z, w, 0.5)
-        z_scale = max((_weighted_quantile(z, w, 0.75) - _weighted_quantile(z, w, 0.25)) / 2, 1e-3)
+        z_scale = max(_weighted_quantile(z - z.min(), w, 0.5), 1e-3)
+        z_low = float(z.min()) - EDGE_MARGIN * z_scale
         pt_scale = max(_weighted_quantile(pt, w, 0.5), 1e-3)
-        pz_scale = max(_weighted_quantile(np.abs(pz), w, 0.5), 1e-3)
-        g_r = np.sqrt(r)
-        g_z = np.arcsinh((z - z_center) / z_scale)
-        g_pt = np.arcsinh(pt / pt_scale)
-        g_pz = np.arcsinh(pz / pz_scale)
-        moments = [_weighted_moments(g, w) for g in (g_r, g_z, g_pt, g_pz)]
+        p_scale = max(_weighted_quantile(p - p.min(), w, 0.5), 1e-3)
+        p_low = float(p.min()) - EDGE_MARGIN * p_scale
+        scaled = (np.sqrt(r), np.log((z - z_low) / z_scale), np.arcsinh(pt / pt_scale), np.log((p - p_low) / p_scale))
+        moments = [_weighted_moments(g, w) for g in scaled]
         return cls(
             r_mean=moments[0][0],
             r_std=moments[0][1],
-            z_center=z_center,
+            z_low=z_low,
             z_scale=z_scale,
             z_mean=moments[1][0],
             z_std=moments[1][1],
             pt_scale=pt_scale,
             pt_mean=moments[2][0],
             pt_std=moments[2][1],
-            pz_scale=pz_scale,
-            pz_mean=moments[3][0],
-            pz_std=moments[3][1],
+            p_low=p_low,
+            p_scale=p_scale,
+            p_mean=moments[3][0],
+            p_std=moments[3][1],
         )
 
 
