@@ -27,6 +27,7 @@ from service.limits import Lease, Slots
 from service.metrics import Metrics, MetricsMiddleware
 from service.model import Model
 from service.muons import SampleError
+from service.plot_route import plot_router
 from service.settings import Settings
 from service.streams import MAX_SEED
 
@@ -283,6 +284,7 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.include_router(plot_router(engine, admit))
     app.state.engine = engine
     app.state.metrics = metrics
     return app

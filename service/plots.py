@@ -23,6 +23,7 @@ LABELS = {"p": "|p|", "pt": "pT"}
 PAIRS: tuple[tuple[str, str], ...] = (("x", "y"), ("z", "x"), ("px", "py"), ("pz", "pt"), ("z", "pz"), ("x", "px"))
 ONE_D: tuple[str, ...] = (*PHYSICAL_COLUMNS, "p", "pt")
 _BINS = 80
+_WRAP = 3  # panels per row when a single sample is drawn
 
 
 def observables(muons: np.ndarray) -> dict[str, np.ndarray]:
@@ -82,10 +83,19 @@ def compare_1d(
 def _grid_2d(
     samples: Sequence[np.ndarray], labels: Sequence[str], pairs: Sequence[tuple[str, str]], cell: float
 ) -> Figure:
-    """One row per sample, one column per pair; shared bins and colour scale within a column."""
+    """One row per sample, one column per pair; shared bins and colour scale within a column.
+
+    A single sample's pairs wrap onto rows of ``_WRAP`` panels, so the figure stays near square
+    instead of becoming one long strip.
+    """
     columns = [observables(muons) for muons in samples]
-    figure = Figure(figsize=(cell * len(pairs) + 1, cell * len(samples)), layout="constrained")
-    axes = np.atleast_2d(figure.subplots(len(samples), len(pairs), squeeze=False))
+    single = len(samples) == 1
+    shape = (-(-len(pairs) // _WRAP), min(len(pairs), _WRAP)) if single else (len(samples), len(pairs))
+    figure = Figure(figsize=(cell * shape[1] + 1, cell * shape[0]), layout="constrained")
+    grid = figure.subplots(*shape, squeeze=False)
+    for ax in grid.flat[len(samples) * len(pairs) :]:
+        ax.set_visible(False)
+    axes = grid.reshape(1, -1)[:, : len(pairs)] if single else grid  # axes[i, j]: sample i, pair j
     for j, (a, b) in enumerate(pairs):
         edges_a = _edges([c[a] for c in columns], _BINS)
         edges_b = _edges([c[b] for c in columns], _BINS)
@@ -101,7 +111,7 @@ def _grid_2d(
             ax.set_xlabel(axis_label(a))
             ax.set_ylabel(axis_label(b))
             ax.set_title(labels[i], fontsize="small")
-        figure.colorbar(mesh, ax=axes[:, j], shrink=0.8, label="weight fraction")
+        figure.colorbar(mesh, ax=axes[:, j], shrink=0.8, aspect=40, pad=0.01, label="weight fraction")
     return figure
 
 

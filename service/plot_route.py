@@ -1,0 +1,73 @@
+"""``GET /v1/plot``: a PNG of plain muons of the served model, drawn by the server (DESIGN section 9).
+
+The same figures as ``muongan plot`` (:mod:`service.figures`), from the same stream addressing
+(``seed``, ``start``, ``n``), so a plot in a browser shows exactly the muons a client would fetch. A plot
+is a generation like any other: it takes a slot from the service's admission control, and ``n`` is
+capped because the whole sample is held to histogram it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from service import figures
+from service.generation import Engine
+from service.limits import Lease
+from service.streams import MAX_SEED
+
+MAX_PLOT_N = 2_000_000
+DEFAULT_PLOT_N = 100_000
+_MAX_START = 2**62  # as the muon routes (service.app.MAX_START)
+
+
+def plot_router(engine: Engine, admit: Callable[[], Lease]) -> APIRouter:
+    """The route for one engine; ``admit`` returns a generation slot or raises the service's 429."""
+    router = APIRouter()
+
+    def render(kind: str, n: int, seed: int, start: int) -> tuple[bytes, float | None]:
+        plotted = figures.from_model(engine, n, seed, start)
+        return figures.png(kind, plotted.muons, plotted.label, plotted.title), plotted.equivalent_pot
+
+    @router.get(
+        "/v1/plot",
+        summary="PNG plot of plain muons from the served model",
+        response_class=Response,
+        responses={
+            200: {"description": "A PNG image", "content": {"image/png": {}}},
+            422: {"description": "A parameter breaks a rule; detail names it"},
+            429: {"description": "All generation slots busy; retry after Retry-After seconds"},
+        },
+    )
+    async def plot(
+        kind: Annotated[
+            Literal["kinematics", "p_pt"],
+            Query(
+                description="kinematics: pairs of features (x-y, z-x, px-py, pz-pT, z-pz, x-px) as weighted 2-D "
+                "histograms with log colour; p_pt: |p| against pT [GeV/c]"
+            ),
+        ] = "kinematics",
+        n: Annotated[int, Query(ge=1, le=MAX_PLOT_N, description="Number of muons histogrammed")] = DEFAULT_PLOT_N,
+        seed: Annotated[int, Query(ge=0, le=MAX_SEED, description="Seed of the random stream")] = 0,
+        start: Annotated[int, Query(ge=0, le=_MAX_START, description="Index of the first muon in the stream")] = 0,
+    ) -> Response:
+        lease = admit()
+        try:
+            image, equivalent_pot = await run_in_threadpool(render, kind, n, seed, start)
+        finally:
+            lease.release()
+        headers = {
+            "X-Muon-Count": str(n),
+            "X-Model-Sha256": engine.model.sha256,
+            "X-Seed": str(seed),
+            "X-Start": str(start),
+        }
+        if equivalent_pot is not None:
+            headers["X-Equivalent-POT"] = repr(equivalent_pot)
+        return Response(image, media_type="image/png", headers=headers)
+
+    return router
