@@ -21,21 +21,31 @@ _TINY = np.finfo(np.float64).tiny
 
 
 def half_normal_from_normal(z: np.ndarray) -> np.ndarray:
-    """``Phi^-1((1 + Phi(z)) / 2)``: a standard normal mapped onto a one-tailed (half) normal, >= 0."""
+    """``Phi^-1((1 + Phi(z)) / 2)``: a standard normal mapped onto a one-tailed (half) normal, >= 0.
+
+    With ``q = Phi(-|z|)``: ``sqrt2 erfinv(q)`` below zero and ``sqrt2 erfcinv(q)`` above, each exact on its
+    side; every value costs two special-function calls.
+    """
     z = np.asarray(z, dtype=np.float64)
-    # (1 + Phi(z)) / 2 = 1/2 + erf(.)/2 with u = Phi(z); Phi^-1((1 + u)/2) = sqrt2 * erfinv(u).
-    low = _SQRT2 * special.erfinv(special.ndtr(np.minimum(z, 0.0)))
-    high = _SQRT2 * special.erfcinv(special.ndtr(-np.maximum(z, 0.0)))
-    return np.where(z < 0, low, high)
+    q = special.ndtr(-np.abs(z))
+    negative = z < 0
+    out = np.empty_like(q)
+    out[negative] = special.erfinv(q[negative])
+    out[~negative] = special.erfcinv(q[~negative])
+    return out * _SQRT2
 
 
 def normal_from_half_normal(a: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`half_normal_from_normal`: ``Phi^-1(2 Phi(a) - 1)`` for ``a >= 0``."""
-    a = np.maximum(np.asarray(a, dtype=np.float64), _TINY) / _SQRT2
-    # 2 Phi(a) - 1 = erf(a / sqrt2) = 1 - erfc(a / sqrt2): erf is exact near 0, erfc in the tail.
-    low = special.ndtri(special.erf(np.minimum(a, 1.0)))
-    high = -special.ndtri(special.erfc(np.maximum(a, 1.0)))
-    return np.where(a < 1.0, low, high)
+    """Inverse of :func:`half_normal_from_normal`: ``Phi^-1(2 Phi(a) - 1)`` for ``a >= 0``.
+
+    ``2 Phi(a) - 1 = erf(a / sqrt2) = 1 - erfc(a / sqrt2)``: erf is exact near 0, erfc in the tail.
+    """
+    x = np.maximum(np.asarray(a, dtype=np.float64), _TINY) / _SQRT2
+    low = x < 1.0
+    out = np.empty_like(x)
+    out[low] = special.ndtri(special.erf(x[low]))
+    out[~low] = -special.ndtri(special.erfc(x[~low]))
+    return out
 
 
 class AuxDistribution:
