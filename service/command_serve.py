@@ -52,5 +52,11 @@ def run(args: argparse.Namespace) -> int:
     except (ModelError, ValueError) as error:
         print(f"muongan serve: {error}", file=sys.stderr)
         return 2
-    uvicorn.run(create_app(settings, model), host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(
+        create_app(settings, model),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
+    )
     return 0

@@ -42,4 +42,7 @@ class Settings(BaseSettings):
     inference_rows: int = Field(default=8192, gt=0, description="Rows per onnxruntime call; bounds its memory arena")
     prefetch_blocks: int = Field(default=2, gt=0, description="Blocks of inputs drawn ahead of inference, per request")
     queue_blocks: int = Field(default=2, gt=0, description="Encoded blocks buffered ahead of the client")
+    shutdown_grace_s: int = Field(
+        default=30, ge=0, description="On SIGTERM, seconds open streams may still run before they are cut"
+    )
     device: str = Field(default="auto", pattern="^(auto|cpu|cuda)$", description="auto, cpu or cuda")

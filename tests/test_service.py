@@ -294,6 +294,19 @@ def _truncated_npy() -> bytes:
     return npy_bytes(np.ones((1000, 4), np.float32))[:500]
 
 
+def _valid_seeds(count: int) -> bytes:
+    seeds = np.ones((count, 7), np.float32)
+    seeds[:, 0] = 13
+    return npy_bytes(seeds)
+
+
+def _arrow_table_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
 def _huge_npy_header() -> bytes:
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10**12, 4)})
@@ -322,6 +335,10 @@ BAD_REQUESTS = [
     ("POST", "/v1/muons/enhanced", {"n": 10}, b"root" + b"\x00" * 100, 422, "ROOT"),
     ("POST", "/v1/muons/enhanced", {"n": 10}, npy_bytes(np.ones((5, 7), np.float32)), 422, "pdg"),
     ("POST", "/v1/muons/enhanced", {"n": 10, "smear": -1}, npy_bytes(np.ones((5, 7))), 422, "greater than 0"),
+    ("POST", "/v1/muons/enhanced", {"n": 10}, _valid_seeds(5001), 422, "1 to 5000 muons"),
+    ("POST", "/v1/muons/enhanced", {"n": 10, "plain_fraction": 1}, _valid_seeds(5), 422, "less than 1"),
+    ("POST", "/v1/muons/custom", None, _arrow_table_bytes(pa.table({"a": [1.0], "b": [2.0]})), 422, "xy, z, pt, pz"),
+    ("GET", "/v1/muons/boosted", None, None, 405, "Method Not Allowed"),
     ("GET", "/v1/nothing", None, None, 404, "Not Found"),
 ]
 
