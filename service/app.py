@@ -7,7 +7,6 @@ JSON ``detail`` that names the problem.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,9 +18,9 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
-from service import responses, uploads
+from service import modes, responses, uploads
 from service.encoders import MEDIA_TYPES, root_file
-from service.generation import Engine, LatentSource
+from service.generation import Engine
 from service.generation import Request as Generation
 from service.limits import Lease, Slots
 from service.metrics import Metrics, MetricsMiddleware
@@ -150,22 +149,21 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
                 "use arrow or npy, or several requests with different start",
             )
 
-    async def deliver(
-        lease: Lease, source: LatentSource, seed: int, start: int, n: int, fmt: str, mode: str, extra: dict[str, str]
-    ) -> Response:
+    async def deliver(lease: Lease, mode: modes.Mode, seed: int, start: int, n: int, fmt: str) -> Response:
         """Generate and send; the lease is released when the body is done, or here if anything fails first."""
         try:
+            source, extra = await run_in_threadpool(modes.engine_source, engine, mode)
             generation = Generation(seed, start, n, source)
             if fmt == "root":
                 muons, prepared = await run_in_threadpool(engine.generate, generation)
-                metadata = responses.describe(engine, prepared, mode, extra)
+                metadata = responses.describe(engine, prepared, mode.name, extra)
                 content = await run_in_threadpool(root_file, muons, metadata)
-                metrics.muons.labels(mode, fmt).inc(n)
+                metrics.muons.labels(mode.name, fmt).inc(n)
                 metrics.bytes.labels(fmt).inc(len(content))
                 lease.release()
                 return Response(content, media_type=MEDIA_TYPES[fmt], headers=responses.headers(metadata, fmt))
             prepared = await run_in_threadpool(engine.prepare, generation)
-            metadata = responses.describe(engine, prepared, mode, extra)
+            metadata = responses.describe(engine, prepared, mode.name, extra)
             return responses.stream(engine, prepared, fmt, metadata, metrics, settings.queue_blocks, lease.release)
         except BaseException:
             lease.release()
@@ -175,17 +173,15 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
     async def plain(n: N, seed: Seed = 0, start: Start = 0, format: FormatQuery = "arrow") -> Response:
         check_n(n, format)
         lease = admit()
-        return await deliver(lease, engine.plain_source(), seed, start, n, format, "plain", {})
+        return await deliver(lease, modes.Plain(), seed, start, n, format)
 
     @app.post("/v1/muons/boosted", responses=_muon_responses(True), summary="Aux-boosted muons, importance-weighted")
     async def boosted(body: Annotated[Boosted, Body()]) -> Response:
         """Aux drawn from the copula with widened marginals; weight = p_plain(aux) / p_boosted(aux), exact."""
         check_n(body.n, body.format)
         lease = admit()
-        scale = [getattr(body.scale, group) for group in groups]
-        extra = {"scale": json.dumps(dict(zip(groups, scale, strict=True)))}
-        source = engine.boosted_source(scale)
-        return await deliver(lease, source, body.seed, body.start, body.n, body.format, "boosted", extra)
+        mode = modes.Boosted(body.scale.model_dump())
+        return await deliver(lease, mode, body.seed, body.start, body.n, body.format)
 
     @app.post(
         "/v1/muons/custom",
@@ -209,7 +205,7 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
         except BaseException:
             lease.release()
             raise
-        return await deliver(lease, engine.custom_source(aux), seed, start, len(aux), format, "custom", {})
+        return await deliver(lease, modes.Custom(aux), seed, start, len(aux), format)
 
     @app.post(
         "/v1/muons/enhanced",
@@ -256,12 +252,10 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
             body = await uploads.read_body(request, settings.max_upload_bytes)
             fmt = uploads.body_format(request, body, tuple(uploads.UPLOAD_TYPES.values()))
             seeds = uploads.parse_seeds(body, fmt, settings.max_seeds)
-            source = await run_in_threadpool(engine.seed_source, seeds, smear, plain_fraction)
         except BaseException:
             lease.release()
             raise
-        extra = {"seeds": str(len(seeds)), "smear": repr(source.proposal.sigma), "plain_fraction": repr(plain_fraction)}
-        return await deliver(lease, source, seed, start, n, format, "enhanced", extra)
+        return await deliver(lease, modes.Enhanced(seeds, smear, plain_fraction), seed, start, n, format)
 
     @app.get("/v1/model", summary="The model's manifest (model.json) and how it is served")
     async def model_info() -> dict[str, Any]:
