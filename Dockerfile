@@ -83,7 +83,8 @@ COPY --from=builder /opt/venv /opt/venv
 # Read-only for the service user: a model folder is verified by sha256 at start and never written.
 COPY models/default /opt/muongan/models/default
 
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin muongan
+RUN groupadd --system --gid 10001 muongan \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin muongan
 
 ENV PATH=/opt/venv/bin:${PATH} \
     PYTHONUNBUFFERED=1 \
