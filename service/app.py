@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -26,24 +26,14 @@ from service.limits import Lease, Slots
 from service.metrics import Metrics, MetricsMiddleware
 from service.model import Model
 from service.muons import SampleError
+from service.params import FORMAT_HELP, MAX_START, N_HELP, SEED_HELP, START_HELP, Format, FormatQuery, N, Seed, Start
 from service.plot_route import plot_router
 from service.settings import Settings
 from service.streams import MAX_SEED
 
 log = logging.getLogger(__name__)
 
-Format = Literal["arrow", "npy", "csv", "root"]
-MAX_START = 2**62  # keeps start + n and every block index far inside 64 bits
 MAX_SCALE = 10.0
-_FORMAT_HELP = "Body format: arrow (Arrow IPC stream), npy, csv or root (FairShip TTree, bounded n, not streamed)"
-_N_HELP = "Number of muons to return (rows)"
-_SEED_HELP = "Seed of the random stream (0 to 2^64-1); the same seed and rows always give the same muons"
-_START_HELP = "Index of the first muon in the seed's stream; [start, start+n) of one seed never overlaps another range"
-
-N = Annotated[int, Query(ge=0, description=_N_HELP)]
-Seed = Annotated[int, Query(ge=0, le=MAX_SEED, description=_SEED_HELP)]
-Start = Annotated[int, Query(ge=0, le=MAX_START, description=_START_HELP)]
-FormatQuery = Annotated[Format, Query(description=_FORMAT_HELP)]
 
 
 class Scale(BaseModel):
@@ -60,10 +50,10 @@ class Scale(BaseModel):
 class Boosted(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    n: int = Field(ge=0, description=_N_HELP)
-    seed: int = Field(default=0, ge=0, le=MAX_SEED, description=_SEED_HELP)
-    start: int = Field(default=0, ge=0, le=MAX_START, description=_START_HELP)
-    format: Format = Field(default="arrow", description=_FORMAT_HELP)
+    n: int = Field(ge=0, description=N_HELP)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description=SEED_HELP)
+    start: int = Field(default=0, ge=0, le=MAX_START, description=START_HELP)
+    format: Format = Field(default="arrow", description=FORMAT_HELP)
     scale: Scale = Field(default=Scale(), description="Per-group widening of the aux marginals")
 
 
