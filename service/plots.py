@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from service.muons import PHYSICAL_COLUMNS, UNITS
 
@@ -23,6 +24,7 @@ LABELS = {"p": "|p|", "pt": "pT"}
 PAIRS: tuple[tuple[str, str], ...] = (("x", "y"), ("z", "x"), ("px", "py"), ("pz", "pt"), ("z", "pz"), ("x", "px"))
 ONE_D: tuple[str, ...] = (*PHYSICAL_COLUMNS, "p", "pt")
 _BINS = 80
+_TAIL = 1e-4  # 2-D axes span the 0.01%..99.99% quantiles; entries outside go into the edge bins
 _WRAP = 3  # panels per row when a single sample is drawn
 
 
@@ -46,9 +48,10 @@ def to_png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _edges(values: Sequence[np.ndarray], bins: int) -> np.ndarray:
-    low = min(float(v.min()) for v in values if len(v))
-    high = max(float(v.max()) for v in values if len(v))
+def _edges(values: Sequence[np.ndarray], bins: int, tail: float = 0.0) -> np.ndarray:
+    """Bins over all values, or over their ``tail``..``1 - tail`` quantiles so one outlier cannot squeeze the bulk."""
+    pooled = np.concatenate([v for v in values if len(v)] or [np.zeros(1)])
+    low, high = (float(q) for q in np.quantile(pooled, [tail, 1.0 - tail]))
     if high <= low:
         low, high = low - 0.5, high + 0.5
     return np.linspace(low, high, bins + 1)
@@ -97,10 +100,15 @@ def _grid_2d(
         ax.set_visible(False)
     axes = grid.reshape(1, -1)[:, : len(pairs)] if single else grid  # axes[i, j]: sample i, pair j
     for j, (a, b) in enumerate(pairs):
-        edges_a = _edges([c[a] for c in columns], _BINS)
-        edges_b = _edges([c[b] for c in columns], _BINS)
+        edges_a = _edges([c[a] for c in columns], _BINS, _TAIL)
+        edges_b = _edges([c[b] for c in columns], _BINS, _TAIL)
         histograms = [
-            np.histogram2d(c[a], c[b], [edges_a, edges_b], weights=m[:, -1] / m[:, -1].sum())[0]
+            np.histogram2d(
+                np.clip(c[a], edges_a[0], edges_a[-1]),  # outliers land in the edge bins, still visible
+                np.clip(c[b], edges_b[0], edges_b[-1]),
+                [edges_a, edges_b],
+                weights=m[:, -1] / m[:, -1].sum(),
+            )[0]
             for c, m in zip(columns, samples, strict=True)
         ]
         positive = np.concatenate([h[h > 0] for h in histograms])
@@ -111,7 +119,8 @@ def _grid_2d(
             ax.set_xlabel(axis_label(a))
             ax.set_ylabel(axis_label(b))
             ax.set_title(labels[i], fontsize="small")
-        figure.colorbar(mesh, ax=axes[:, j], shrink=0.8, aspect=40, pad=0.01, label="weight fraction")
+        bar = figure.colorbar(mesh, ax=axes[:, j], shrink=0.8, aspect=40, pad=0.01, label="weight fraction")
+        bar.ax.yaxis.set_minor_formatter(NullFormatter())
     return figure
 
 

@@ -27,6 +27,7 @@ class TrainConfig(BaseModel):
     discriminator_steps: int = Field(default=1, gt=0, description="Discriminator updates per generator update")
     generator_lr: float = Field(default=2e-4, gt=0)
     discriminator_lr: float = Field(default=2e-4, gt=0)
+    final_lr_fraction: float = Field(default=0.1, gt=0, le=1, description="Cosine-decayed rate at the end / start")
     adam_beta1: float = Field(default=0.5, ge=0, lt=1)
     aux_lambda: float = Field(default=1.0, ge=0, description="Weight of the aux-consistency term in the G loss")
     aux_head_steps: int = Field(default=3000, ge=0, description="Pre-training steps of the frozen aux heads")

@@ -1,5 +1,9 @@
 """The GAN training loop: weighted batches, frozen aux heads, checkpoints, resume, keep-the-best.
 
+Every ``tf.function`` here is traced with ``autograph=False``: there is no tensor-dependent Python
+control flow to convert, and autograph re-reads source files at trace time, which breaks a long run
+whose code is edited while it trains.
+
 State lives in a work folder (``runs/<name>/`` by default): ``checkpoints/`` (latest, for resume,
 including optimiser moments and the TF random generator's state, so a resumed run continues the
 same random stream), ``best/`` (the weights with the lowest two-sample AUC so far), ``history.jsonl``
@@ -30,6 +34,11 @@ from training.scaling import Scaling
 _BCE = keras.losses.BinaryCrossentropy(from_logits=True)
 
 
+def _decaying(rate: float, updates: int, config: TrainConfig) -> keras.optimizers.schedules.LearningRateSchedule:
+    """Cosine decay to ``final_lr_fraction`` of the rate over the run: large steps first, fine ones last."""
+    return keras.optimizers.schedules.CosineDecay(rate, max(updates, 1), alpha=config.final_lr_fraction)
+
+
 class PhysicalGenerator(tf.Module):
     """The exported generator: physical muons out, transforms inside (DESIGN section 1)."""
 
@@ -43,6 +52,7 @@ class PhysicalGenerator(tf.Module):
                 tf.TensorSpec((None, networks.N_AUX), tf.float32, name="aux"),
                 tf.TensorSpec((None, 1), tf.float32, name="charge"),
             ],
+            autograph=False,
         )
 
     def _call(self, noise: tf.Tensor, aux: tf.Tensor, charge: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -56,7 +66,9 @@ class PhysicalDiscriminator(tf.Module):
     def __init__(self, model: keras.Model, head: keras.Model, scaling: Scaling) -> None:
         super().__init__()
         self.model, self.head, self.scaling = model, head, scaling
-        self.function = tf.function(self._call, input_signature=[tf.TensorSpec((None, 7), tf.float32, name="muons")])
+        self.function = tf.function(
+            self._call, input_signature=[tf.TensorSpec((None, 7), tf.float32, name="muons")], autograph=False
+        )
 
     def _call(self, muons: tf.Tensor) -> dict[str, tf.Tensor]:
         features = to_features(muons, self.scaling)
@@ -76,8 +88,10 @@ class Trainer:
         self.discriminator = networks.discriminator(config)
         self.aux_head = networks.aux_head(config)
         adam = {"beta_1": config.adam_beta1}
-        self.g_opt = keras.optimizers.Adam(config.generator_lr, **adam)
-        self.d_opt = keras.optimizers.Adam(config.discriminator_lr, **adam)
+        self.g_opt = keras.optimizers.Adam(_decaying(config.generator_lr, config.steps, config), **adam)
+        self.d_opt = keras.optimizers.Adam(
+            _decaying(config.discriminator_lr, config.steps * config.discriminator_steps, config), **adam
+        )
         self.h_opt = keras.optimizers.Adam(config.aux_head_lr)
         for optimizer, model in ((self.g_opt, self.generator), (self.d_opt, self.discriminator)):
             optimizer.build(model.trainable_variables)
@@ -124,7 +138,7 @@ class Trainer:
         return canonical(tf.concat([charge, raw], axis=1), self.data.scaling), aux
 
     # --- aux heads -----------------------------------------------------------------------------
-    @tf.function
+    @tf.function(autograph=False)
     def _head_step(self) -> tf.Tensor:
         indices = self._indices()
         with tf.GradientTape() as tape:
@@ -145,7 +159,7 @@ class Trainer:
         return loss
 
     # --- GAN -----------------------------------------------------------------------------------
-    @tf.function
+    @tf.function(autograph=False)
     def _train_step(self) -> dict[str, tf.Tensor]:
         d_loss = tf.constant(0.0)
         for _ in range(self.config.discriminator_steps):
