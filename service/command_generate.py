@@ -40,6 +40,10 @@ def _seed(text: str) -> int:
     return value
 
 
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", type=Path, help="model folder: generate in-process, no server needed")
@@ -72,7 +76,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     local.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="onnxruntime device")
     local.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0: onnxruntime's choice)")
     local.add_argument(
-        "--draw-threads", type=int, default=len(os.sched_getaffinity(0)), help="threads drawing random inputs"
+        "--draw-threads", type=int, default=_cores(), help="threads drawing random inputs (default: the cores)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
