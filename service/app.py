@@ -242,6 +242,13 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
             body = await uploads.read_body(request, settings.max_upload_bytes)
             fmt = uploads.body_format(request, body, tuple(uploads.UPLOAD_TYPES.values()))
             seeds = uploads.parse_seeds(body, fmt, settings.max_seeds)
+            if n * len(seeds) > settings.max_enhanced_work:
+                raise HTTPException(
+                    422,
+                    f"n x seeds = {n} x {len(seeds)} exceeds this server's limit of {settings.max_enhanced_work} "
+                    "(each muon's weight sums a kernel over every seed); ask for fewer muons per request or "
+                    "send fewer seeds",
+                )
         except BaseException:
             lease.release()
             raise

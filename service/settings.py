@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(default=64 << 20, gt=0, description="Largest accepted request body, bytes")
     max_seeds: int = Field(default=100_000, gt=0, description="Most seed muons for an enhanced request")
+    max_enhanced_work: int = Field(
+        default=20_000_000_000,
+        gt=0,
+        description="Most n x seeds in one enhanced request (its weights cost one kernel per muon and seed)",
+    )
     max_concurrent: int = Field(
         default=4, gt=0, description="Generations running at once; more get 429 with Retry-After"
     )

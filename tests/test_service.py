@@ -32,6 +32,7 @@ LIMITS = {
     "max_root_n": 20_000,
     "max_upload_bytes": 300_000,
     "max_seeds": 5_000,
+    "max_enhanced_work": 10**8,
     "max_concurrent": 2,
     "draw_threads": 2,
 }
@@ -336,6 +337,7 @@ BAD_REQUESTS = [
     ("POST", "/v1/muons/enhanced", {"n": 10}, npy_bytes(np.ones((5, 7), np.float32)), 422, "pdg"),
     ("POST", "/v1/muons/enhanced", {"n": 10, "smear": -1}, npy_bytes(np.ones((5, 7))), 422, "greater than 0"),
     ("POST", "/v1/muons/enhanced", {"n": 10}, _valid_seeds(5001), 422, "1 to 5000 muons"),
+    ("POST", "/v1/muons/enhanced", {"n": 100_000}, _valid_seeds(1001), 422, "n x seeds = 100000 x 1001 exceeds"),
     ("POST", "/v1/muons/enhanced", {"n": 10, "plain_fraction": 1}, _valid_seeds(5), 422, "less than 1"),
     ("POST", "/v1/muons/custom", None, _arrow_table_bytes(pa.table({"a": [1.0], "b": [2.0]})), 422, "xy, z, pt, pz"),
     ("GET", "/v1/muons/boosted", None, None, 405, "Method Not Allowed"),
