@@ -18,11 +18,10 @@ from fastapi.responses import Response
 from service import figures
 from service.generation import Engine
 from service.limits import Lease
-from service.streams import MAX_SEED
+from service.params import Seed, Start
 
 MAX_PLOT_N = 2_000_000
 DEFAULT_PLOT_N = 100_000
-_MAX_START = 2**62  # as the muon routes (service.app.MAX_START)
 
 
 def plot_router(engine: Engine, admit: Callable[[], Lease]) -> APIRouter:
@@ -52,8 +51,8 @@ def plot_router(engine: Engine, admit: Callable[[], Lease]) -> APIRouter:
             ),
         ] = "kinematics",
         n: Annotated[int, Query(ge=1, le=MAX_PLOT_N, description="Number of muons histogrammed")] = DEFAULT_PLOT_N,
-        seed: Annotated[int, Query(ge=0, le=MAX_SEED, description="Seed of the random stream")] = 0,
-        start: Annotated[int, Query(ge=0, le=_MAX_START, description="Index of the first muon in the stream")] = 0,
+        seed: Seed = 0,
+        start: Start = 0,
     ) -> Response:
         lease = admit()
         try:

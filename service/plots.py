@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from service.muons import PHYSICAL_COLUMNS, UNITS
 
@@ -118,6 +118,7 @@ def _grid_2d(
             mesh = ax.pcolormesh(edges_a, edges_b, np.ma.masked_equal(histogram.T, 0), norm=norm, cmap="viridis")
             ax.set_xlabel(axis_label(a))
             ax.set_ylabel(axis_label(b))
+            ax.xaxis.set_major_locator(MaxNLocator(5))  # five-digit z ticks must not run into each other
             ax.set_title(labels[i], fontsize="small")
         bar = figure.colorbar(mesh, ax=axes[:, j], shrink=0.8, aspect=40, pad=0.01, label="weight fraction")
         bar.ax.yaxis.set_minor_formatter(NullFormatter())
