@@ -3,6 +3,8 @@
 Plain aux: ``z ~ N(0, R)`` and ``a_i = Phi^-1((1 + Phi(z_i)) / 2)``, so each ``a_i`` is half-normal and
 the four groups keep the joint dependence of the training sample. Boosted aux scales each marginal by
 ``s_i >= 1``. Both densities are analytic, so importance weights ``p_plain(a) / p_boosted(a)`` are exact.
+Seed-enhanced aux (:class:`SeedProposal`) are a Gaussian mixture in the same normal space, whose density
+is evaluated exactly too.
 
 Everything is computed in float64 and in log space, with ``erf``/``erfc`` picked by side so that neither
 the bulk nor the far tail loses precision.
