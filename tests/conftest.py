@@ -22,7 +22,7 @@ TINY_CONFIG = {
     "aux_head_hidden": [16],
     "batch_size": 128,
     "steps": 40,
-    "aux_head_steps": 20,
+    "aux_head_steps": 200,
     "eval_every": 20,
     "eval_size": 500,
     "checkpoint_every": 20,

@@ -115,6 +115,7 @@ def test_resume_continues_from_the_latest_checkpoint(tmp_path: Path, tiny_sample
     assert main([*argv, "--config", str(config), "--no-report"]) == 0
     with pytest.raises(SystemExit, match="previous run"):
         main([*argv, "--config", str(config)])
+    assert (tmp_path / "w" / "prepared.npz").exists()  # the resumed run reuses features and aux
     assert main([*argv, "--resume", "--steps", "30", "--no-report"]) == 0
     steps = [json.loads(line)["step"] for line in (tmp_path / "w" / "history.jsonl").read_text().splitlines()]
     assert steps == [10, 20, 30]

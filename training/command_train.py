@@ -57,7 +57,7 @@ def resolve_config(args: argparse.Namespace, workdir: Path) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.dataset import prepare
+    from training.dataset import prepare_cached
     from training.export import export_model, library_versions
     from training.gan import Trainer
     from training.report import write_report
@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     config.save(workdir / "config.json")
     sample = read_sample(args.sample)
     per_pot = muons_per_pot(sample, args.sample)
-    data = prepare(sample, config)
+    description = sample_description(args.sample, sample)
+    data = prepare_cached(sample, config, workdir / "prepared.npz", description["sha256"])
     trainer = Trainer(config, data, workdir)
     if args.resume:
         print(f"resuming at step {trainer.resume()}")
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             "mu_plus_fraction": data.mu_plus_fraction,
             "muons_per_pot": per_pot,
             "block_size": config.block_size,
-            "training_sample": sample_description(args.sample, sample),
+            "training_sample": description,
             "hyperparameters": {**config.model_dump(), "feature_scaling": data.scaling.to_dict()},
             "figures_of_merit": {"training_holdout": best},
             "versions": library_versions(),

@@ -6,7 +6,9 @@ part only; the held-out part is kept in physical units for the figure of merit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -60,3 +62,24 @@ def prepare(sample: Sample, config: TrainConfig) -> Prepared:
         correlation=copula_correlation(aux, weights),
         mu_plus_fraction=float(weights[mu_plus].sum() / weights.sum()),
     )
+
+
+def prepare_cached(sample: Sample, config: TrainConfig, cache: Path, key: str) -> Prepared:
+    """:func:`prepare`, saved to ``cache`` so that a resumed run skips the nearest-neighbour search.
+
+    ``key`` names the sample (its sha256); the cache is used only if key, seed and split match.
+    """
+    stamp = json.dumps({"sample": key, "seed": config.seed, "holdout_fraction": config.holdout_fraction})
+    if cache.exists():
+        with np.load(cache) as saved:
+            if str(saved["stamp"]) == stamp:
+                arrays = {name: saved[name] for name in saved.files if name not in ("stamp", "scaling")}
+                return Prepared(
+                    scaling=Scaling.from_dict(json.loads(str(saved["scaling"]))),
+                    mu_plus_fraction=float(arrays.pop("mu_plus_fraction")),
+                    **arrays,
+                )
+    data = prepare(sample, config)
+    arrays = {f.name: getattr(data, f.name) for f in fields(data) if f.name != "scaling"}
+    np.savez(cache, stamp=stamp, scaling=json.dumps(data.scaling.to_dict()), **arrays)
+    return data
