@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 from scipy import stats
 
-from training.features import to_features
 from training.rareness import copula_correlation, from_copula_normal, one_tailed_normal, rareness, to_copula_normal
-from training.scaling import Scaling
 
 
-def _sample(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, Scaling]:
+def _sample(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Physical muons shaped like the reference source, with weights tied to pz and ties at x = y = 0."""
     rng = np.random.default_rng(seed)
     pz = 10 + rng.exponential(20, n)
     muons = np.column_stack(
@@ -26,32 +24,31 @@ def _sample(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, Scaling]:
         ]
     ).astype(np.float32)
     muons[: n // 5, 1:3] = 0.0  # ties: many muons at the primary vertex
-    weights = rng.uniform(0.5, 1.0, n) * np.where(pz > 40, 4.0, 1.0)  # weights tied to the kinematics
-    scaling = Scaling.fit(muons, weights)
-    return to_features(tf.constant(muons), scaling).numpy(), weights, scaling
+    return muons, rng.uniform(0.5, 1.0, n) * np.where(pz > 40, 4.0, 1.0)
 
 
 def test_marginals_are_one_tailed_normal_with_weights() -> None:
     """Each group's weighted aux distribution is the half-normal (KS on a weight-resampled draw)."""
-    features, weights, scaling = _sample(6000, 0)
-    aux = rareness(features, weights, scaling, seed=1)
+    muons, weights = _sample(6000, 0)
+    aux = rareness(muons, weights, seed=1)
     assert aux.shape == (6000, 4) and np.all(aux > 0)
     rng = np.random.default_rng(2)
     draw = rng.choice(len(aux), 4000, p=weights / weights.sum())
     for group in range(4):
         assert stats.kstest(aux[draw, group], stats.halfnorm.cdf).pvalue > 1e-3, group
-    unweighted = rareness(features, np.ones_like(weights), scaling, seed=1)
+    unweighted = rareness(muons, np.ones_like(weights), seed=1)
     assert stats.kstest(unweighted[draw, 3], stats.halfnorm.cdf).pvalue < 1e-4  # the test sees the weights
 
 
-def test_larger_means_rarer() -> None:
-    """Muons far out in pz (sparse) get larger pz rareness than those at the core."""
-    features, weights, scaling = _sample(4000, 3)
-    aux = rareness(features, weights, scaling, seed=1)
-    pz = features[:, 8]
-    core = np.abs(pz - np.median(pz)) < 0.2
-    tail = pz > np.quantile(pz, 0.995)
-    assert aux[tail, 3].mean() > aux[core, 3].mean() + 1.0
+def test_larger_means_rarer_in_the_physical_tails() -> None:
+    """Large r, late z, large pT and large pz are rare; the dense core (also next to the z edge) is not."""
+    muons, weights = _sample(6000, 3)
+    aux = rareness(muons, weights, seed=1)
+    r, z, pt, pz = np.hypot(muons[:, 1], muons[:, 2]), muons[:, 3], np.hypot(muons[:, 4], muons[:, 5]), muons[:, 6]
+    for group, values in enumerate((r, z, pt, pz)):
+        tail = values > np.quantile(values, 0.99)
+        core = values < np.quantile(values, 0.3)
+        assert aux[tail, group].mean() > aux[core, group].mean() + 1.0, group
 
 
 def test_one_tailed_rank_map_is_weighted() -> None:

@@ -51,7 +51,7 @@ def prepare(sample: Sample, config: TrainConfig) -> Prepared:
     weights = train[:, -1].astype(np.float64)
     scaling = Scaling.fit(train[:, :_N_PHYSICAL], weights)
     features = features_of(train, scaling)
-    aux = rareness(features, weights, scaling, config.seed)
+    aux = rareness(train[:, :_N_PHYSICAL], weights, config.seed)
     mu_plus = train[:, column("pdg")] < 0
     return Prepared(
         scaling=scaling,

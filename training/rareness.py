@@ -6,8 +6,10 @@ by weighted rank onto a one-tailed standard normal: ``u`` = weighted ECDF in (0,
 ``a = Phi^-1((1 + u) / 2) >= 0``. Larger means rarer. The generator is conditioned on these values,
 which lets a user ask for tails on purpose.
 
-Scaled coordinates are the network features (:mod:`training.features`): the 2-D groups use the
-scaled radius times the unit azimuth, so distances are isotropic and not dominated by the tails.
+Scaled coordinates are the physical ones divided by the group's weighted standard deviation (one
+scale for both axes of a 2-D group, so distances stay isotropic). Not the network features: their
+log scalings stretch the region next to the z and |p| edges, which would make the densest muons look
+"rare"; in physical coordinates rare means the tails a user wants to boost (large r, z, pT, pz).
 Exact ties (e.g. many muons at the primary vertex) are broken by a seeded random order, so the
 marginals are exactly one-tailed normal, as the service assumes when it samples the copula.
 """
@@ -19,25 +21,20 @@ from scipy.special import ndtr, ndtri
 from sklearn.neighbors import NearestNeighbors
 
 from service.manifest import AUX_GROUPS
-from training.scaling import Scaling
 
 NEIGHBOURS = 3
 
 
-def group_coordinates(features: np.ndarray, s: Scaling) -> dict[str, np.ndarray]:
-    """Each group's scaled coordinates from ``(n, 9)`` features (see :data:`training.features.FEATURES`).
-
-    The radius terms are shifted so that r = 0 (pT = 0) sits at the origin of the group's plane. The
-    pz group uses the |p| feature: for these forward muons pz and |p| differ by under pT^2 / 2p.
-    """
-    r_floor = features[:, 1] + s.r_mean / s.r_std
-    pt_floor = features[:, 5] + s.pt_mean / s.pt_std
-    return {
-        "xy": np.column_stack([r_floor * features[:, 2], r_floor * features[:, 3]]),
-        "z": features[:, 4:5],
-        "pt": np.column_stack([pt_floor * features[:, 6], pt_floor * features[:, 7]]),
-        "pz": features[:, 8:9],
-    }
+def group_coordinates(physical: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Each group's coordinates from ``(n, 7)`` physical muons, divided by their weighted spread."""
+    groups = {"xy": physical[:, 1:3], "z": physical[:, 3:4], "pt": physical[:, 4:6], "pz": physical[:, 6:7]}
+    scaled = {}
+    for name, values in groups.items():
+        values = values.astype(np.float64)
+        centred = values - np.average(values, axis=0, weights=weights)
+        spread = np.sqrt(np.average(np.sum(centred**2, axis=1), weights=weights) / values.shape[1])
+        scaled[name] = centred / max(float(spread), 1e-12)
+    return scaled
 
 
 def knn_distance(points: np.ndarray) -> np.ndarray:
@@ -58,10 +55,10 @@ def one_tailed_normal(values: np.ndarray, weights: np.ndarray, rng: np.random.Ge
     return result
 
 
-def rareness(features: np.ndarray, weights: np.ndarray, s: Scaling, seed: int) -> np.ndarray:
-    """``(n, 4)`` float32 aux values in :data:`service.manifest.AUX_GROUPS` order."""
+def rareness(physical: np.ndarray, weights: np.ndarray, seed: int) -> np.ndarray:
+    """``(n, 4)`` float32 aux values in :data:`service.manifest.AUX_GROUPS` order, from ``(n, 7)`` muons."""
     rng = np.random.default_rng(seed)
-    coordinates = group_coordinates(features.astype(np.float64), s)
+    coordinates = group_coordinates(physical, weights)
     columns = [one_tailed_normal(knn_distance(coordinates[g]), weights, rng) for g in AUX_GROUPS]
     return np.column_stack(columns).astype(np.float32)
 
