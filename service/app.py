@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
-from service import modes, responses, uploads
+from service import guards, modes, responses, uploads
 from service.encoders import MEDIA_TYPES, root_file
 from service.generation import Engine
 from service.generation import Request as Generation
@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
         ),
         lifespan=lifespan,
     )
+    guards.install(app, settings)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     @app.exception_handler(SampleError)

@@ -70,6 +70,14 @@ def _providers(device: str) -> list[str]:
     return [CUDA, CPU] if CUDA in available else [CPU]
 
 
+def _session(path: Path, options: ort.SessionOptions, providers: list[str]) -> ort.InferenceSession:
+    """An onnxruntime session; a file it cannot load (its sha256 matched, so it was exported broken) is a ModelError."""
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as error:  # onnxruntime raises its own Exception subclasses (InvalidProtobuf, Fail, ...)
+        raise ModelError(f"onnxruntime cannot load {path}: {error}") from None
+
+
 def _check_names(session: ort.InferenceSession, inputs: tuple[str, ...], outputs: tuple[str, ...], name: str) -> None:
     have_in = {node.name for node in session.get_inputs()}
     have_out = {node.name for node in session.get_outputs()}
@@ -108,10 +116,7 @@ class Model:
         # Idle spinning workers would steal the cores that draw the random inputs.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = _providers(device)
-        sessions = [
-            ort.InferenceSession(str(folder / name), options, providers=providers)
-            for name in (GENERATOR, DISCRIMINATOR)
-        ]
+        sessions = [_session(folder / name, options, providers) for name in (GENERATOR, DISCRIMINATOR)]
         _check_names(sessions[0], GENERATOR_INPUTS, (GENERATOR_OUTPUT,), GENERATOR)
         _check_names(sessions[1], (DISCRIMINATOR_INPUT,), DISCRIMINATOR_OUTPUTS, DISCRIMINATOR)
         provider = sessions[0].get_providers()[0]

@@ -51,3 +51,12 @@ class Settings(BaseSettings):
         default=30, ge=0, description="On SIGTERM, seconds open streams may still run before they are cut"
     )
     device: str = Field(default="auto", pattern="^(auto|cpu|cuda)$", description="auto, cpu or cuda")
+    api_key: str = Field(
+        default="",
+        repr=False,
+        description="If set, every route but health, readiness and docs needs 'Authorization: Bearer <key>' "
+        "(prefer the env var: a command line is visible to other users)",
+    )
+    cors_origins: str = Field(
+        default="", description="Comma-separated web origins allowed to call the service from a browser; empty: none"
+    )
