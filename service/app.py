@@ -39,7 +39,7 @@ MAX_SCALE = 10.0
 class Scale(BaseModel):
     """Widening of each aux ("rareness") marginal: 1 = plain, larger = more muons in that group's tail."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # strict: JSON true is not 1, nor "2" a number
 
     xy: float = Field(default=1.0, ge=1, le=MAX_SCALE, description="Transverse start position rareness scale (>= 1)")
     z: float = Field(default=1.0, ge=1, le=MAX_SCALE, description="Longitudinal start position rareness scale (>= 1)")
@@ -48,7 +48,7 @@ class Scale(BaseModel):
 
 
 class Boosted(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     n: int = Field(ge=0, description=N_HELP)
     seed: int = Field(default=0, ge=0, le=MAX_SEED, description=SEED_HELP)
@@ -160,13 +160,18 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
             lease.release()
             raise
 
-    @app.get("/v1/muons", responses=_muon_responses(False), summary="Plain muons (weight 1)")
+    @app.get("/v1/muons", response_class=Response, responses=_muon_responses(False), summary="Plain muons (weight 1)")
     async def plain(n: N, seed: Seed = 0, start: Start = 0, format: FormatQuery = "arrow") -> Response:
         check_n(n, format)
         lease = admit()
         return await deliver(lease, modes.Plain(), seed, start, n, format)
 
-    @app.post("/v1/muons/boosted", responses=_muon_responses(True), summary="Aux-boosted muons, importance-weighted")
+    @app.post(
+        "/v1/muons/boosted",
+        response_class=Response,
+        responses=_muon_responses(True),
+        summary="Aux-boosted muons, importance-weighted",
+    )
     async def boosted(body: Annotated[Boosted, Body()]) -> Response:
         """Aux drawn from the copula with widened marginals; weight = p_plain(aux) / p_boosted(aux), exact."""
         check_n(body.n, body.format)
@@ -176,6 +181,7 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
 
     @app.post(
         "/v1/muons/custom",
+        response_class=Response,
         responses=_muon_responses(False),
         summary="Muons for your own aux values (weight 1, not physical)",
         openapi_extra=_upload_body(
@@ -200,6 +206,7 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
 
     @app.post(
         "/v1/muons/enhanced",
+        response_class=Response,
         responses=_muon_responses(True),
         summary="Muons like your seed muons, importance-weighted",
         openapi_extra=_upload_body(
@@ -263,7 +270,11 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Readiness: the model is loaded and requests are taken")
+    @app.get(
+        "/readyz",
+        summary="Readiness: the model is loaded and requests are taken",
+        responses={503: {"description": "Shutting down: send requests elsewhere", "content": {"application/json": {}}}},
+    )
     async def readyz() -> JSONResponse:
         body = {
             "status": "ready" if state["ready"] else "stopping",
@@ -272,7 +283,12 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
         }
         return JSONResponse(body, status_code=200 if state["ready"] else 503)
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"description": "Prometheus text exposition format", "content": {"text/plain": {}}}},
+    )
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -39,6 +39,10 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 
+class GenerationError(RuntimeError):
+    """The model made something that is not a muon (infinite or NaN values) for the inputs it was given."""
+
+
 @dataclass(frozen=True)
 class Latent:
     """The per-row inputs besides noise: aux ``(k, 4)``, charge ``(k, 1)`` (+1 = mu+) and weight ``(k,)``."""
@@ -257,4 +261,11 @@ class Engine:
         # The contract's pdg comes from the charge that was fed in, exactly (+1 = mu+ = -13).
         muons[:, 0] = -MUON_PDG * latent.charge[:, 0]
         muons[:, -1] = latent.weight
+        finite = np.isfinite(muons).all(axis=1)
+        if not finite.all():  # never hand out a wrong muon: the stream ends incomplete, which clients detect
+            row = int(np.argmin(finite))
+            raise GenerationError(
+                f"the model made {int((~finite).sum())} non-finite muons in a block of {len(muons)} (first: "
+                f"{muons[row].tolist()} from aux {latent.aux[row].tolist()}); the request's aux is beyond this model"
+            )
         return muons

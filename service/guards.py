@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import math
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -23,6 +24,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.responses import HEADERS
@@ -103,8 +105,52 @@ async def _invalid_request(_: Request, error: Exception) -> JSONResponse:
     return JSONResponse({"detail": _echo(jsonable_encoder(error.errors()))}, status_code=422)
 
 
+class Problem(BaseModel):
+    """The body of every error: ``detail`` names the problem (a sentence, or FastAPI's list of field errors)."""
+
+    detail: str | list[dict[str, Any]]
+
+
+def _documented(build: Callable[[], dict[str, Any]], settings: Settings) -> Callable[[], dict[str, Any]]:
+    """``app.openapi`` that also declares what the edge answers: every error as a :class:`Problem`, the 413
+    of every route with a body, the 400 of an unparsable JSON body and, with an API key, the 401 and the
+    bearer scheme (so ``/docs`` offers to send the key)."""
+    done = False
+
+    def openapi() -> dict[str, Any]:
+        nonlocal done
+        schema = build()  # FastAPI builds the schema once and caches it; it is completed here once too
+        if done:
+            return schema
+        components = schema.setdefault("components", {})
+        components.setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
+        problem = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        if settings.api_key:
+            components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        for path, operations in schema["paths"].items():
+            for operation in operations.values():
+                answers = operation["responses"]
+                body = operation.get("requestBody", {}).get("content", {})
+                if body:
+                    limit = f"Body larger than this server's limit of {settings.max_upload_bytes} bytes"
+                    answers.setdefault("413", {"description": limit})
+                if "application/json" in body:
+                    answers.setdefault("400", {"description": "Body is not parsable JSON"})
+                if settings.api_key and path not in OPEN_PATHS:
+                    answers.setdefault("401", {"description": "API key missing or wrong"})
+                    operation["security"] = [{"bearer": []}]
+                for status, answer in answers.items():
+                    if status.startswith("4"):
+                        answer["content"] = problem
+        done = True
+        return schema
+
+    return openapi
+
+
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the edge to ``app``; middleware added later wraps it (so metrics added after see 401s and 413s)."""
+    app.openapi = _documented(app.openapi, settings)  # type: ignore[method-assign]
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
     if settings.api_key:

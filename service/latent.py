@@ -17,6 +17,8 @@ from scipy import special
 
 _SQRT2 = np.sqrt(2.0)
 _LOG2 = np.log(2.0)
+# Beyond this |z| or aux, tail probabilities are taken in log space (they underflow doubles near 38).
+_FAR = 30.0
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 # a = 0 maps to z = -inf; the smallest positive double keeps z finite (about -37.5) where it matters not.
 _TINY = np.finfo(np.float64).tiny
@@ -26,27 +28,35 @@ def half_normal_from_normal(z: np.ndarray) -> np.ndarray:
     """``Phi^-1((1 + Phi(z)) / 2)``: a standard normal mapped onto a one-tailed (half) normal, >= 0.
 
     With ``q = Phi(-|z|)``: ``sqrt2 erfinv(q)`` below zero and ``sqrt2 erfcinv(q)`` above, each exact on its
-    side; every value costs two special-function calls.
+    side; in the far tail, where ``q`` underflows (``z > 38``) and ``erfcinv`` would give infinity,
+    ``-Phi^-1(q / 2)`` from ``log q``.
     """
     z = np.asarray(z, dtype=np.float64)
     q = special.ndtr(-np.abs(z))
-    negative = z < 0
+    negative, far = z < 0, z > _FAR
+    near = ~negative & ~far
     out = np.empty_like(q)
-    out[negative] = special.erfinv(q[negative])
-    out[~negative] = special.erfcinv(q[~negative])
-    return out * _SQRT2
+    out[negative] = special.erfinv(q[negative]) * _SQRT2
+    out[near] = special.erfcinv(q[near]) * _SQRT2
+    out[far] = -special.ndtri_exp(special.log_ndtr(-z[far]) - _LOG2)
+    return out
 
 
 def normal_from_half_normal(a: np.ndarray) -> np.ndarray:
     """Inverse of :func:`half_normal_from_normal`: ``Phi^-1(2 Phi(a) - 1)`` for ``a >= 0``.
 
-    ``2 Phi(a) - 1 = erf(a / sqrt2) = 1 - erfc(a / sqrt2)``: erf is exact near 0, erfc in the tail.
+    ``2 Phi(a) - 1 = erf(a / sqrt2) = 1 - erfc(a / sqrt2)``: erf is exact near 0, erfc in the tail; in the
+    far tail, where erfc underflows (``a > 38``: infinite z made boosted weights NaN), ``-Phi^-1(2 Phi(-a))``
+    from ``log Phi(-a)``, finite for any finite ``a``.
     """
-    x = np.maximum(np.asarray(a, dtype=np.float64), _TINY) / _SQRT2
-    low = x < 1.0
+    a = np.maximum(np.asarray(a, dtype=np.float64), _TINY)
+    x = a / _SQRT2
+    low, far = x < 1.0, a > _FAR
+    tail = ~low & ~far
     out = np.empty_like(x)
     out[low] = special.ndtri(special.erf(x[low]))
-    out[~low] = -special.ndtri(special.erfc(x[~low]))
+    out[tail] = -special.ndtri(special.erfc(x[tail]))
+    out[far] = -special.ndtri_exp(_LOG2 + special.log_ndtr(-a[far]))
     return out
 
 
