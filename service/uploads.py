@@ -8,6 +8,7 @@ with ``allow_pickle=False``. Every problem becomes an ``HTTPException`` whose de
 from __future__ import annotations
 
 import io
+from tokenize import TokenError
 
 import numpy as np
 import pyarrow as pa
@@ -111,7 +112,7 @@ def check_npy_size(body: bytes) -> None:
             shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
         else:
             raise SampleError(f"npy format version {version} is not supported; use 1.0 or 2.0 (numpy.save)")
-    except ValueError as error:
+    except (ValueError, SyntaxError, TokenError) as error:  # numpy tokenizes a damaged header before giving up
         raise SampleError(f"not a readable npy header: {error}") from None
     if dtype.hasobject:
         raise SampleError("npy arrays of Python objects are refused (they would need unpickling)")
