@@ -24,9 +24,9 @@ from typing import Protocol, TypeVar
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from service.latent import AuxDistribution, SeedProposal, half_normal_from_normal
+from service.latent import MAX_AUX, AuxDistribution, SeedProposal, half_normal_from_normal
 from service.model import Model
-from service.muons import COLUMNS, DTYPE, MUON_PDG, PHYSICAL_COLUMNS
+from service.muons import COLUMNS, DTYPE, MUON_PDG, PHYSICAL_COLUMNS, SampleError
 from service.streams import Segment, Substream, draw_noise, draw_normals, draw_uniforms, segments
 
 # Weights are float32 in every format; the contract wants them > 0, so underflow stops at the
@@ -201,6 +201,14 @@ class Engine:
     ) -> SeedSource:
         """Proposal around seed muons ``(m, 7 or 8)``: their aux comes from the discriminator's aux heads."""
         seed_aux = self.model.predict_aux(seed_muons[:, : len(PHYSICAL_COLUMNS)])
+        wild = ~np.all(np.isfinite(seed_aux) & (seed_aux <= MAX_AUX), axis=1)
+        if wild.any():  # valid muons, but so far from the training sample that the aux heads say NaN or nonsense
+            row = int(np.argmax(wild))
+            raise SampleError(
+                f"{int(wild.sum())} seed muons are beyond what this model can judge (aux heads give "
+                f"{seed_aux[row].tolist()} for row {row}: {seed_muons[row].tolist()}); send muons like its "
+                "training sample"
+            )
         proposal = SeedProposal(seed_aux, self.plain, sigma, plain_fraction)
         return SeedSource(proposal, self.plain, self.manifest.mu_plus_fraction)
 

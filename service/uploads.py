@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 from fastapi import HTTPException, Request
 
+from service.latent import MAX_AUX
 from service.muons import SampleError
 from service.samples import detect_format, read_sample
 from service.samples.npy import load_array
@@ -29,10 +30,6 @@ UPLOAD_TYPES: dict[str, str] = {
     "application/x-root": "root",
 }
 AUX_FORMATS = ("npy", "arrow")
-# Plain aux is a one-tailed standard normal (density below 1e-340 at 40) and the boosted mode's widest
-# marginal (scale 10) reaches about 60 once in 1e9 draws; far larger values are outside anything a model
-# learned, and from about 1000 on they drove the tiny test model's outputs to infinity.
-MAX_AUX = 100.0
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -67,17 +67,20 @@ def read(source: str | Path | BinaryIO, z_offset_cm: float | None = None) -> Sam
     with file:
         if TREE not in file:
             raise SampleError(f"ROOT file has no {TREE!r} tree; it holds {', '.join(file.keys()) or 'nothing'}")
-        tree = file[TREE]
+        try:
+            tree = file[TREE]
+        except Exception as error:  # a damaged file may fail only once the tree's own bytes are read
+            raise SampleError(f"cannot read tree {TREE!r}: {error}") from None
         needed = ("id", "w", "x", "y", "z", "px", "py", "pz")
         missing = [name for name in needed if name not in tree]
         if missing:
             raise SampleError(f"tree {TREE!r} lacks branch(es) {', '.join(missing)}")
         try:
             data: dict[str, Any] = tree.arrays(needed, library="np")
+            metadata = json.loads(str(file[METADATA_KEY])) if METADATA_KEY in file else {}
+            offset = float(metadata.pop("z_offset_cm", Z_OFFSET_CM)) if z_offset_cm is None else z_offset_cm
         except Exception as error:
-            raise SampleError(f"cannot read tree {TREE!r}: {error}") from None
-        metadata = json.loads(str(file[METADATA_KEY])) if METADATA_KEY in file else {}
-    offset = float(metadata.pop("z_offset_cm", Z_OFFSET_CM)) if z_offset_cm is None else z_offset_cm
+            raise SampleError(f"cannot read tree {TREE!r} and its metadata: {error}") from None
     columns = {name: np.asarray(data[name], dtype=np.float64) for name in needed}
     if len(columns["id"]) and all(values[-1] == 0 for values in columns.values()):
         columns = {name: values[:-1] for name, values in columns.items()}
