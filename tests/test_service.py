@@ -41,8 +41,9 @@ LIMITS = {
 class Server:
     """uvicorn serving the app in a background thread, on a port the OS picks."""
 
-    def __init__(self, model_dir: Path) -> None:
-        self.app = create_app(Settings(model_dir=model_dir, **LIMITS))
+    def __init__(self, model_dir: Path, **settings: object) -> None:
+        """``settings`` override :data:`LIMITS` and the defaults (``api_key``, ``cors_origins``, ...)."""
+        self.app = create_app(Settings(model_dir=model_dir, **{**LIMITS, **settings}))  # type: ignore[arg-type]
         config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -282,81 +283,7 @@ def test_enhanced_takes_seed_files(
     assert response.headers["X-Effective-Sample-Size"]
 
 
-# Limits and bad input.
-
-
-def _object_npy() -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, np.array([[{"evil": 1}] * 4], dtype=object), allow_pickle=True)
-    return buffer.getvalue()
-
-
-def _truncated_npy() -> bytes:
-    return npy_bytes(np.ones((1000, 4), np.float32))[:500]
-
-
-def _valid_seeds(count: int) -> bytes:
-    seeds = np.ones((count, 7), np.float32)
-    seeds[:, 0] = 13
-    return npy_bytes(seeds)
-
-
-def _arrow_table_bytes(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue()
-
-
-def _huge_npy_header() -> bytes:
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10**12, 4)})
-    return header.getvalue() + b"\x00" * 64
-
-
-BAD_REQUESTS = [
-    ("GET", "/v1/muons", {"n": -1}, None, 422, "greater than or equal to 0"),
-    ("GET", "/v1/muons", {"n": 10**12}, None, 422, "limit of 5000000"),
-    ("GET", "/v1/muons", {"n": 30_000, "format": "root"}, None, 422, "ROOT limit"),
-    ("GET", "/v1/muons", {"n": 10, "format": "xml"}, None, 422, "'arrow', 'npy', 'csv' or 'root'"),
-    ("GET", "/v1/muons", {"n": 10, "seed": -3}, None, 422, "greater than or equal to 0"),
-    ("GET", "/v1/muons", {"n": 10, "seed": 2**64}, None, 422, "less than or equal to"),
-    ("GET", "/v1/muons", {"n": "ten"}, None, 422, "valid integer"),
-    ("POST", "/v1/muons/boosted", None, {"n": 10, "scale": {"pt": 0.5}}, 422, "greater than or equal to 1"),
-    ("POST", "/v1/muons/boosted", None, {"n": 10, "scales": {"pt": 2}}, 422, "Extra inputs"),
-    ("POST", "/v1/muons/custom", None, npy_bytes(np.ones((5, 3))), 422, "shape (n, 4)"),
-    ("POST", "/v1/muons/custom", None, npy_bytes(np.full((5, 4), np.nan)), 422, "finite"),
-    ("POST", "/v1/muons/custom", None, npy_bytes(-np.ones((5, 4))), 422, ">= 0"),
-    ("POST", "/v1/muons/custom", None, _object_npy(), 422, "object"),
-    ("POST", "/v1/muons/custom", None, _truncated_npy(), 422, "promises"),
-    ("POST", "/v1/muons/custom", None, _huge_npy_header(), 422, "promises"),
-    ("POST", "/v1/muons/custom", None, npy_bytes(np.ones((20_000, 4))), 413, "limit of 300000 bytes"),
-    ("POST", "/v1/muons/custom", None, b"certainly not an array", 415, "cannot tell the format"),
-    ("POST", "/v1/muons/custom", None, b"", 422, "empty"),
-    ("POST", "/v1/muons/enhanced", {"n": 10}, b"root" + b"\x00" * 100, 422, "ROOT"),
-    ("POST", "/v1/muons/enhanced", {"n": 10}, npy_bytes(np.ones((5, 7), np.float32)), 422, "pdg"),
-    ("POST", "/v1/muons/enhanced", {"n": 10, "smear": -1}, npy_bytes(np.ones((5, 7))), 422, "greater than 0"),
-    ("POST", "/v1/muons/enhanced", {"n": 10}, _valid_seeds(5001), 422, "1 to 5000 muons"),
-    ("POST", "/v1/muons/enhanced", {"n": 100_000}, _valid_seeds(1001), 422, "n x seeds = 100000 x 1001 exceeds"),
-    ("POST", "/v1/muons/enhanced", {"n": 10, "plain_fraction": 1}, _valid_seeds(5), 422, "less than 1"),
-    ("POST", "/v1/muons/custom", None, _arrow_table_bytes(pa.table({"a": [1.0], "b": [2.0]})), 422, "xy, z, pt, pz"),
-    ("GET", "/v1/muons/boosted", None, None, 405, "Method Not Allowed"),
-    ("GET", "/v1/nothing", None, None, 404, "Not Found"),
-]
-
-
-@pytest.mark.parametrize(("method", "path", "params", "body", "status", "message"), BAD_REQUESTS)
-def test_bad_input_is_a_4xx_that_names_the_problem(
-    client: httpx.Client, method: str, path: str, params: dict | None, body: object, status: int, message: str
-) -> None:
-    if isinstance(body, dict):
-        response = client.request(method, path, params=params, json=body)
-    else:
-        response = client.request(method, path, params=params, content=body)
-    assert response.status_code == status, response.text
-    assert message in str(response.json()["detail"])
-    assert client.get("/healthz").status_code == 200
-    assert muons_from(plain(client, 5)).shape == (5, 8)  # and the server goes on serving
+# Limits and bad input (the catalogue of bad requests is tests/test_reliability_inputs.py).
 
 
 def test_an_upload_over_the_limit_is_refused_while_it_arrives(client: httpx.Client) -> None:
