@@ -71,19 +71,17 @@ schemathesis.serializer.alias(list(UPLOAD_TYPES), "application/octet-stream")
 
 @dataclass
 class Tally:
-    """Cases sent, responses by status, failures by kind (with the first few examples of each)."""
+    """Cases sent, responses by status, failures by kind with their messages."""
 
     cases: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
-    examples: dict[str, list[str]] = field(default_factory=dict)
+    messages: dict[str, list[str]] = field(default_factory=dict)
     not_generated: list[str] = field(default_factory=list)
 
-    def fail(self, kind: str, example: str) -> None:
+    def fail(self, kind: str, message: str) -> None:
         self.failures[kind] += 1
-        kept = self.examples.setdefault(kind, [])
-        if len(kept) < EXAMPLES_KEPT:
-            kept.append(example[:600])
+        self.messages.setdefault(kind, []).append(message[:600])
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -91,7 +89,7 @@ class Tally:
             "statuses": dict(sorted(self.statuses.items())),
             "server_errors": sum(count for status, count in self.statuses.items() if status >= 500),
             "failures": dict(self.failures),
-            "examples": self.examples,
+            "examples": {kind: messages[:EXAMPLES_KEPT] for kind, messages in self.messages.items()},
             "not_generated": self.not_generated,
         }
 

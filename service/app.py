@@ -16,7 +16,7 @@ from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from service import guards, modes, responses, uploads
 from service.encoders import MEDIA_TYPES, root_file
@@ -36,23 +36,35 @@ log = logging.getLogger(__name__)
 MAX_SCALE = 10.0
 
 
+def _json_number(value: object) -> object:
+    """JSON numbers only: pydantic's lax mode reads true as 1 and "2" as 2, and its strict mode refuses 2.0
+    for an integer, which JSON Schema (so the OpenAPI schema) calls an integer."""
+    if isinstance(value, bool | str):
+        raise ValueError(f"expected a JSON number, got {value!r}")
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_json_number)]
+Number = Annotated[float, BeforeValidator(_json_number)]
+
+
 class Scale(BaseModel):
     """Widening of each aux ("rareness") marginal: 1 = plain, larger = more muons in that group's tail."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)  # strict: JSON true is not 1, nor "2" a number
+    model_config = ConfigDict(extra="forbid")
 
-    xy: float = Field(default=1.0, ge=1, le=MAX_SCALE, description="Transverse start position rareness scale (>= 1)")
-    z: float = Field(default=1.0, ge=1, le=MAX_SCALE, description="Longitudinal start position rareness scale (>= 1)")
-    pt: float = Field(default=1.0, ge=1, le=MAX_SCALE, description="Transverse momentum rareness scale (>= 1)")
-    pz: float = Field(default=1.0, ge=1, le=MAX_SCALE, description="Longitudinal momentum rareness scale (>= 1)")
+    xy: Number = Field(default=1.0, ge=1, le=MAX_SCALE, description="Transverse start position rareness scale (>= 1)")
+    z: Number = Field(default=1.0, ge=1, le=MAX_SCALE, description="Longitudinal start position rareness scale (>= 1)")
+    pt: Number = Field(default=1.0, ge=1, le=MAX_SCALE, description="Transverse momentum rareness scale (>= 1)")
+    pz: Number = Field(default=1.0, ge=1, le=MAX_SCALE, description="Longitudinal momentum rareness scale (>= 1)")
 
 
 class Boosted(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
-    n: int = Field(ge=0, description=N_HELP)
-    seed: int = Field(default=0, ge=0, le=MAX_SEED, description=SEED_HELP)
-    start: int = Field(default=0, ge=0, le=MAX_START, description=START_HELP)
+    n: Integer = Field(ge=0, description=N_HELP)
+    seed: Integer = Field(default=0, ge=0, le=MAX_SEED, description=SEED_HELP)
+    start: Integer = Field(default=0, ge=0, le=MAX_START, description=START_HELP)
     format: Format = Field(default="arrow", description=FORMAT_HELP)
     scale: Scale = Field(default=Scale(), description="Per-group widening of the aux marginals")
 
