@@ -23,6 +23,7 @@ TINY_CONFIG = {
     "batch_size": 128,
     "steps": 40,
     "aux_head_steps": 200,
+    "ema_decay": 0.5,
     "eval_every": 20,
     "eval_size": 500,
     "checkpoint_every": 20,

@@ -30,6 +30,9 @@ class TrainConfig(BaseModel):
     generator_lr: float = Field(default=1e-4, gt=0, description="Two time-scale rule: G slower than D")
     discriminator_lr: float = Field(default=3e-4, gt=0)
     final_lr_fraction: float = Field(default=0.1, gt=0, le=1, description="Cosine-decayed rate at the end / start")
+    ema_decay: float = Field(
+        default=0.999, ge=0, lt=1, description="Moving average of G weights (0 = last weights) used for export"
+    )
     adam_beta1: float = Field(default=0.5, ge=0, lt=1)
     aux_lambda: float = Field(default=1.0, ge=0, description="Weight of the aux-consistency term in the G loss")
     aux_head_steps: int = Field(default=3000, ge=0, description="Pre-training steps of the frozen aux heads")

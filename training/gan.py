@@ -85,6 +85,10 @@ class Trainer:
         keras.utils.set_random_seed(config.seed)
         self.config, self.data, self.workdir = config, data, workdir
         self.generator = networks.generator(config)
+        # Exponential moving average of the generator's weights (BatchNorm statistics included): GAN
+        # weights oscillate around the equilibrium, their average does not. Evaluated and exported.
+        self.ema_generator = networks.generator(config)
+        self.ema_generator.set_weights(self.generator.get_weights())
         self.discriminator = networks.discriminator(config)
         self.aux_head = networks.aux_head(config)
         adam = {"beta_1": config.adam_beta1}
@@ -102,7 +106,12 @@ class Trainer:
         self.features = tf.constant(data.features)
         self.aux = tf.constant(data.aux)
         self.cdf = tf.constant(np.cumsum(data.weights / data.weights.sum()))
-        networks_ = {"generator": self.generator, "discriminator": self.discriminator, "aux_head": self.aux_head}
+        networks_ = {
+            "generator": self.generator,
+            "ema_generator": self.ema_generator,
+            "discriminator": self.discriminator,
+            "aux_head": self.aux_head,
+        }
         self.latest = tf.train.CheckpointManager(
             tf.train.Checkpoint(
                 **networks_,
@@ -118,7 +127,7 @@ class Trainer:
         )
         self.best = tf.train.Checkpoint(**networks_)
         self.best_path = workdir / "best"
-        self.physical_generator = PhysicalGenerator(self.generator, data.scaling, config.noise_dim)
+        self.physical_generator = PhysicalGenerator(self.ema_generator, data.scaling, config.noise_dim)
         self.physical_discriminator = PhysicalDiscriminator(self.discriminator, self.aux_head, data.scaling)
 
     # --- batches -------------------------------------------------------------------------------
@@ -179,6 +188,9 @@ class Trainer:
             g_loss = adversarial + self.config.aux_lambda * aux_loss
         variables = self.generator.trainable_variables
         self.g_opt.apply_gradients(zip(tape.gradient(g_loss, variables), variables, strict=True))
+        decay = self.config.ema_decay
+        for average, weight in zip(self.ema_generator.weights, self.generator.weights, strict=True):
+            average.assign(decay * average + (1.0 - decay) * weight)
         self.step.assign_add(1)
         return {"d": d_loss, "g": adversarial, "aux": aux_loss}
 
