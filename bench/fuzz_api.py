@@ -282,7 +282,7 @@ def main() -> None:
         seeds = httpx.get(f"{server.url}/v1/muons", params={"n": 300, "format": "npy"}).content
         folder = Path(f"/tmp/muongan-fuzz-{server.pid}")
         folder.mkdir(exist_ok=True)
-        bodies = valid_bodies(np.load(io.BytesIO(seeds)), folder)
+        bodies = valid_bodies(np.load(io.BytesIO(seeds), allow_pickle=False), folder)
         began = time.perf_counter()
         uploads = fuzz_uploads(server.url, bodies, args.upload_cases, args.seed)
         uploads_s = time.perf_counter() - began
