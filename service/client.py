@@ -250,7 +250,11 @@ class MuonClient:
     def table(self, n: int | None, seed: int = 0, start: int = 0, mode: Mode | None = None) -> pa.Table:
         """The muons as a ``pyarrow.Table`` (one chunk per block); the schema metadata holds the facts."""
         with self.stream(n, seed, start, mode) as stream:
-            return stream.reader.read_all()
+            table = stream.reader.read_all()
+            if table.num_rows != stream.info.count:  # pyarrow takes a stream cut after a batch as complete
+                url = str(stream.response.url)
+                raise MuonServiceError(200, f"body held {table.num_rows} of {stream.info.count} muons", "GET", url)
+            return table
 
     def save(
         self,
