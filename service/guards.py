@@ -10,6 +10,8 @@
   scripts on other web sites cannot read responses.
 - Validation errors echo the offending input. JSON has no NaN or infinity and an input can be
   megabytes long, so inputs are echoed as short, JSON-safe values (a NaN in a JSON body was a 500).
+- The OpenAPI schema says all of this (error bodies, 413, 400, 401 and the bearer scheme), so clients
+  and schema-driven fuzzers (bench/fuzz_api.py) hold the service to it.
 """
 
 from __future__ import annotations
