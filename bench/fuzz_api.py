@@ -294,6 +294,13 @@ def main() -> None:
         "limits": LIMITS,
         "schema": {**schema.summary(), "seconds": round(schema_s, 1)},
         "schema_violations": sum(n for kind, n in schema.failures.items() if kind.split()[0] in SCHEMA_VIOLATIONS),
+        "accepted_invalid": sum(n for kind, n in schema.failures.items() if kind.startswith("ST201")),
+        "refused_valid_over_max_n": sum(
+            "exceeds this server's limit" in message
+            for kind, messages in schema.messages.items()
+            if kind.startswith("ST202")
+            for message in messages
+        ),
         "uploads": {**uploads.summary(), "seconds": round(uploads_s, 1)},
         "server_alive_after": alive,
         "server_peak_rss_mb": round(peak),
