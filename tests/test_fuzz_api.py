@@ -34,8 +34,11 @@ def test_schema_fuzzing_finds_no_server_error_and_no_schema_violation(fuzz_url: 
     assert tally.cases >= 90
     assert all(status < 500 for status in tally.statuses), tally.summary()
     assert set(tally.failures) <= {REFUSED_VALID}, tally.summary()
-    limit = f"exceeds this server's limit of {LIMITS['max_n']} muons"
-    assert all(limit in message for message in tally.messages.get(REFUSED_VALID, [])), tally.messages
+    # Valid requests may be refused only for the server's max_n, or for a bound the schema states itself
+    # (schemathesis rounds integers near 2^62 through floats and can judge start = 2^62 + 95 valid).
+    reasons = (f"exceeds this server's limit of {LIMITS['max_n']} muons", "Input should be less than or equal to")
+    refused = tally.messages.get(REFUSED_VALID, [])
+    assert all(any(reason in message for reason in reasons) for message in refused), refused
     assert httpx.get(f"{fuzz_url}/healthz").status_code == 200
 
 
