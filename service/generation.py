@@ -265,7 +265,12 @@ class Engine:
 
     def _assemble(self, noise: np.ndarray, latent: Latent) -> np.ndarray:
         muons = np.empty((len(noise), len(COLUMNS)), dtype=DTYPE)
-        muons[:, : len(PHYSICAL_COLUMNS)] = self.model.generate(noise, latent.aux, latent.charge)
+        # Boosted and enhanced draws can reach aux far beyond anything in training (scale 10: ~60), where a
+        # generator extrapolates wildly; it is fed at most MAX_AUX. The weights stay those of the aux drawn:
+        # weighted sums change only on plain probability P(aux > MAX_AUX) ~ 1e-23, and those muons sit at the
+        # edge of the trained range instead of being unphysical or infinite.
+        aux = np.minimum(latent.aux, np.float32(MAX_AUX))
+        muons[:, : len(PHYSICAL_COLUMNS)] = self.model.generate(noise, aux, latent.charge)
         # The contract's pdg comes from the charge that was fed in, exactly (+1 = mu+ = -13).
         muons[:, 0] = -MUON_PDG * latent.charge[:, 0]
         muons[:, -1] = latent.weight

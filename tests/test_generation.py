@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from service.generation import Engine, Request
+from service.latent import MAX_AUX
 from service.model import Model
+from service.streams import Segment
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +72,14 @@ def test_a_stop_ends_the_stream_after_the_current_block(engine: Engine) -> None:
     next(blocks)
     stop.set()
     assert list(blocks) == []
+
+
+def test_the_generator_is_fed_aux_no_larger_than_max_aux(engine: Engine) -> None:
+    """Boosted scale 10 draws aux up to ~60; the generator sees them clipped, the weights are of the draw."""
+    source = engine.boosted_source([10.0] * 4)
+    boosted, _ = engine.generate(Request(3, 0, 5000, source))
+    drawn = source.draw(3, Segment(0, 0, 5000, 0))
+    assert drawn.aux.max() > 2 * MAX_AUX
+    clipped, _ = engine.generate(Request(3, 0, 5000, engine.custom_source(np.minimum(drawn.aux, MAX_AUX))))
+    np.testing.assert_array_equal(boosted[:, :7], clipped[:, :7])
+    np.testing.assert_array_equal(boosted[:, 7], drawn.weight)
