@@ -10,7 +10,7 @@ PORT ?= 8000
 # The stamp is newer than pyproject.toml once the environment matches it.
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools  # venv's bundled setuptools 65 has CVE-2024-6345
 	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
 	touch $@
 

@@ -19,8 +19,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from service import guards, modes, responses, uploads
+from service.departures import unless_client_leaves
 from service.encoders import MEDIA_TYPES, root_file
-from service.generation import Engine
+from service.generation import Abandoned, Engine
 from service.generation import Request as Generation
 from service.limits import Lease, Slots
 from service.metrics import Metrics, MetricsMiddleware
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
     metrics.model.info({"name": model.manifest.name, "sha256": model.sha256, "provider": model.provider})
     slots = Slots(settings.max_concurrent)
     metrics.active.set_function(lambda: slots.used)
+    metrics.waiting.set_function(lambda: slots.waiting)
     groups = list(model.manifest.aux_groups)
     state = {"ready": True}
 
@@ -132,12 +134,19 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
     async def sample_error(_: Request, error: SampleError) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=422)
 
-    def admit() -> Lease:
-        lease = slots.try_acquire()
+    @app.exception_handler(Abandoned)
+    async def abandoned(_: Request, error: Abandoned) -> Response:
+        """Nobody reads this; 499 (nginx's "client closed request") tells the logs and metrics what happened."""
+        log.info("client left before the response started: %s", error)
+        return Response(status_code=499)
+
+    async def admit() -> Lease:
+        lease = await slots.acquire(settings.admission_wait_s)
         if lease is None:
             raise HTTPException(
                 429,
-                f"all {settings.max_concurrent} generation slots are busy; retry later",
+                f"all {settings.max_concurrent} generation slots are busy (waited {settings.admission_wait_s:g} s "
+                "in line); retry later",
                 headers={"Retry-After": str(settings.retry_after_s)},
             )
         return lease
@@ -152,20 +161,25 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
                 "use arrow or npy, or several requests with different start",
             )
 
-    async def deliver(lease: Lease, mode: modes.Mode, seed: int, start: int, n: int, fmt: str) -> Response:
-        """Generate and send; the lease is released when the body is done, or here if anything fails first."""
+    async def deliver(
+        http: Request, lease: Lease, mode: modes.Mode, seed: int, start: int, n: int, fmt: str
+    ) -> Response:
+        """Generate and send; the lease is released when the body is done, or here if anything fails first.
+
+        Until the first byte, a client that leaves stops the work within a block (:mod:`service.departures`).
+        """
         try:
             source, extra = await run_in_threadpool(modes.engine_source, engine, mode)
             generation = Generation(seed, start, n, source)
             if fmt == "root":
-                muons, prepared = await run_in_threadpool(engine.generate, generation)
+                muons, prepared = await unless_client_leaves(http, lambda stop: engine.generate(generation, stop))
                 metadata = responses.describe(engine, prepared, mode.name, extra)
                 content = await run_in_threadpool(root_file, muons, metadata)
                 metrics.muons.labels(mode.name, fmt).inc(n)
                 metrics.bytes.labels(fmt).inc(len(content))
                 lease.release()
                 return Response(content, media_type=MEDIA_TYPES[fmt], headers=responses.headers(metadata, fmt))
-            prepared = await run_in_threadpool(engine.prepare, generation)
+            prepared = await unless_client_leaves(http, lambda stop: engine.prepare(generation, stop=stop))
             metadata = responses.describe(engine, prepared, mode.name, extra)
             return responses.stream(engine, prepared, fmt, metadata, metrics, settings.queue_blocks, lease.release)
         except BaseException:
@@ -173,10 +187,12 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
             raise
 
     @app.get("/v1/muons", response_class=Response, responses=_muon_responses(False), summary="Plain muons (weight 1)")
-    async def plain(n: N, seed: Seed = 0, start: Start = 0, format: FormatQuery = "arrow") -> Response:
+    async def plain(
+        request: Request, n: N, seed: Seed = 0, start: Start = 0, format: FormatQuery = "arrow"
+    ) -> Response:
         check_n(n, format)
-        lease = admit()
-        return await deliver(lease, modes.Plain(), seed, start, n, format)
+        lease = await admit()
+        return await deliver(request, lease, modes.Plain(), seed, start, n, format)
 
     @app.post(
         "/v1/muons/boosted",
@@ -184,12 +200,12 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
         responses=_muon_responses(True),
         summary="Aux-boosted muons, importance-weighted",
     )
-    async def boosted(body: Annotated[Boosted, Body()]) -> Response:
+    async def boosted(request: Request, body: Annotated[Boosted, Body()]) -> Response:
         """Aux drawn from the copula with widened marginals; weight = p_plain(aux) / p_boosted(aux), exact."""
         check_n(body.n, body.format)
-        lease = admit()
+        lease = await admit()
         mode = modes.Boosted(body.scale.model_dump())
-        return await deliver(lease, mode, body.seed, body.start, body.n, body.format)
+        return await deliver(request, lease, mode, body.seed, body.start, body.n, body.format)
 
     @app.post(
         "/v1/muons/custom",
@@ -205,7 +221,7 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
     async def custom(request: Request, seed: Seed = 0, start: Start = 0, format: FormatQuery = "arrow") -> Response:
         """Generate one muon per uploaded aux row. Weights are 1: they are not physical rates, since the
         server cannot know the distribution your aux values were drawn from."""
-        lease = admit()
+        lease = await admit()
         try:
             body = await uploads.read_body(request, settings.max_upload_bytes)
             fmt = uploads.body_format(request, body, uploads.AUX_FORMATS)
@@ -214,7 +230,7 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
         except BaseException:
             lease.release()
             raise
-        return await deliver(lease, modes.Custom(aux), seed, start, len(aux), format)
+        return await deliver(request, lease, modes.Custom(aux), seed, start, len(aux), format)
 
     @app.post(
         "/v1/muons/enhanced",
@@ -257,7 +273,7 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
         Weight = p_plain(aux) / q(aux) with q the exact density of that proposal, so weighted sums estimate
         physical rates; X-Effective-Sample-Size says how many unweighted muons they are worth."""
         check_n(n, format)
-        lease = admit()
+        lease = await admit()
         try:
             body = await uploads.read_body(request, settings.max_upload_bytes)
             fmt = uploads.body_format(request, body, tuple(uploads.UPLOAD_TYPES.values()))
@@ -272,7 +288,7 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
         except BaseException:
             lease.release()
             raise
-        return await deliver(lease, modes.Enhanced(seeds, smear, plain_fraction), seed, start, n, format)
+        return await deliver(request, lease, modes.Enhanced(seeds, smear, plain_fraction), seed, start, n, format)
 
     @app.get("/v1/model", summary="The model's manifest (model.json) and how it is served")
     async def model_info() -> dict[str, Any]:

@@ -43,6 +43,10 @@ class GenerationError(RuntimeError):
     """The model made something that is not a muon (infinite or NaN values) for the inputs it was given."""
 
 
+class Abandoned(Exception):
+    """Work stopped because its ``stop`` event was set (the client went away); nothing partial is returned."""
+
+
 @dataclass(frozen=True)
 class Latent:
     """The per-row inputs besides noise: aux ``(k, 4)``, charge ``(k, 1)`` (+1 = mu+) and weight ``(k,)``."""
@@ -214,8 +218,12 @@ class Engine:
 
     # The two passes.
 
-    def prepare(self, request: Request, cache_bytes: int = 64 << 20) -> Prepared:
-        """Sum the weights of a request before streaming it; plain requests need no drawing for that."""
+    def prepare(self, request: Request, cache_bytes: int = 64 << 20, stop: threading.Event | None = None) -> Prepared:
+        """Sum the weights of a request before streaming it; plain requests need no drawing for that.
+
+        A large weighted request spends minutes here before its first byte, so ``stop`` is checked
+        after every block and raises :class:`Abandoned` once set.
+        """
         if not request.source.weighted:
             return Prepared(request, float(request.n), float(request.n))
         keep = request.n * _LATENT_ROW_BYTES <= cache_bytes
@@ -227,6 +235,8 @@ class Engine:
         parts = segments(request.start, request.n, self.block_size)
         with closing(_bounded_map(self._pool, draw, parts, self.prefetch)) as drawn:
             for segment, latent in drawn:
+                if stop is not None and stop.is_set():
+                    raise Abandoned(f"stopped summing the weights of {request.n} muons at block {segment.block}")
                 weight = latent.weight.astype(np.float64)
                 total += float(weight.sum())
                 square += float(weight @ weight)
@@ -253,14 +263,19 @@ class Engine:
                     return
                 yield self._assemble(noise, latent)
 
-    def generate(self, request: Request) -> tuple[np.ndarray, Prepared]:
-        """A whole request as one ``(n, 8)`` array (for ROOT files and in-process users)."""
-        prepared = self.prepare(request, cache_bytes=1 << 62)
+    def generate(self, request: Request, stop: threading.Event | None = None) -> tuple[np.ndarray, Prepared]:
+        """A whole request as one ``(n, 8)`` array (for ROOT files and in-process users).
+
+        Raises :class:`Abandoned` if ``stop`` is set before the last block, never returning part of it.
+        """
+        prepared = self.prepare(request, cache_bytes=1 << 62, stop=stop)
         muons = np.empty((request.n, len(COLUMNS)), dtype=DTYPE)
         row = 0
-        for block in self.blocks(prepared):
+        for block in self.blocks(prepared, stop):
             muons[row : row + len(block)] = block
             row += len(block)
+        if row < request.n:
+            raise Abandoned(f"stopped after {row} of {request.n} muons")
         return muons, prepared
 
     def _assemble(self, noise: np.ndarray, latent: Latent) -> np.ndarray:

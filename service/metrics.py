@@ -38,6 +38,9 @@ class Metrics:
             "muongan_response_bytes", "Bytes of muon response bodies sent", ["format"], registry=self.registry
         )
         self.active = Gauge("muongan_active_generations", "Generations holding a slot", registry=self.registry)
+        self.waiting = Gauge(
+            "muongan_waiting_requests", "Requests in line for a generation slot", registry=self.registry
+        )
         self.model = Info("muongan_model", "The model being served", registry=self.registry)
 
 

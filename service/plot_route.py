@@ -8,7 +8,7 @@ capped because the whole sample is held to histogram it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -24,7 +24,7 @@ MAX_PLOT_N = 2_000_000
 DEFAULT_PLOT_N = 100_000
 
 
-def plot_router(engine: Engine, admit: Callable[[], Lease]) -> APIRouter:
+def plot_router(engine: Engine, admit: Callable[[], Awaitable[Lease]]) -> APIRouter:
     """The route for one engine; ``admit`` returns a generation slot or raises the service's 429."""
     router = APIRouter()
 
@@ -54,7 +54,7 @@ def plot_router(engine: Engine, admit: Callable[[], Lease]) -> APIRouter:
         seed: Seed = 0,
         start: Start = 0,
     ) -> Response:
-        lease = admit()
+        lease = await admit()
         try:
             image, equivalent_pot = await run_in_threadpool(render, kind, n, seed, start)
         finally:

@@ -35,7 +35,14 @@ class Settings(BaseSettings):
         description="Most n x seeds in one enhanced request (its weights cost one kernel per muon and seed)",
     )
     max_concurrent: int = Field(
-        default=4, gt=0, description="Generations running at once; more get 429 with Retry-After"
+        default=4, gt=0, description="Generations running at once; more wait in line, then get 429 with Retry-After"
+    )
+    admission_wait_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=600,
+        description="Seconds a request waits in line (first come, first served) for a busy generation slot "
+        "before it gets 429; 0 answers 429 at once",
     )
     retry_after_s: int = Field(default=2, gt=0, description="Retry-After sent with a 429, seconds")
     draw_threads: int = Field(

@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import select
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -69,6 +71,34 @@ def test_a_client_that_leaves_mid_stream_frees_its_slot_within_a_second(
     served = _metric(client, "muongan_muons_served_total")
     time.sleep(0.3)
     assert _metric(client, "muongan_muons_served_total") == served  # nothing more is made for nobody
+
+
+def test_a_client_that_leaves_while_its_weights_are_summed_frees_its_slot_within_a_second(
+    client: httpx.Client, base_url: str
+) -> None:
+    """A boosted request sums the weights of all its muons before the first byte; leaving then stops that too."""
+    _wait_for_idle(client)
+    gone = _metric(client, 'muongan_requests_total{method="POST",route="/v1/muons/boosted",status="499"}')
+    body = json.dumps({"n": 5_000_000, "format": "npy", "scale": {"pt": 3}}).encode()
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as leaving:
+        leaving.sendall(
+            b"POST /v1/muons/boosted HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (host.encode(), len(body), body)
+        )
+        while _metric(client, "muongan_active_generations") < 1:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        answered, _, _ = select.select([leaving], [], [], 0)
+        assert not answered, "the response had started: this test needs a longer weight pass"
+    left = time.perf_counter()
+    while _metric(client, "muongan_active_generations") > 0:
+        assert time.perf_counter() - left < 1.0, "the generation slot was still held 1 s after the client left"
+        time.sleep(0.01)
+    deadline = time.perf_counter() + 1.0
+    while _metric(client, 'muongan_requests_total{method="POST",route="/v1/muons/boosted",status="499"}') == gone:
+        assert time.perf_counter() < deadline, "the abandoned request was not counted as 499"
+        time.sleep(0.01)
 
 
 # A stream that fails midway.

@@ -34,6 +34,7 @@ LIMITS = {
     "max_seeds": 5_000,
     "max_enhanced_work": 10**8,
     "max_concurrent": 2,
+    "admission_wait_s": 0.5,
     "draw_threads": 2,
 }
 
@@ -308,11 +309,37 @@ def test_busy_server_answers_429_and_frees_slots_when_streams_end(client: httpx.
         b.stream("GET", "/v1/muons", params=huge) as second,
     ):
         assert first.status_code == second.status_code == 200
+        began = time.perf_counter()
         busy = plain(client, 10)
         assert busy.status_code == 429 and busy.headers["Retry-After"]
-        assert "slots are busy" in busy.json()["detail"]
+        assert "slots are busy (waited 0.5 s in line)" in busy.json()["detail"]
+        assert time.perf_counter() - began >= 0.5
     _wait_for_idle(client)
     assert plain(client, 10).status_code == 200
+
+
+def test_a_request_finding_every_slot_busy_waits_in_line_and_is_served_when_one_frees(tiny_model: Path) -> None:
+    with (
+        Server(tiny_model, max_concurrent=1, admission_wait_s=30) as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+        httpx.Client(base_url=url, timeout=60) as first,
+        httpx.Client(base_url=url, timeout=60) as second,
+    ):
+        answers: list[httpx.Response] = []
+        with first.stream("GET", "/v1/muons", params={"n": 5_000_000, "format": "npy"}) as holder:
+            chunks = holder.iter_raw()  # kept: a dropped iterator closes the response
+            next(chunks)
+            waiting = threading.Thread(target=lambda: answers.append(plain(second, 10)))
+            waiting.start()
+            deadline = time.monotonic() + 5
+            while _metric(client, "muongan_waiting_requests") < 1:
+                assert time.monotonic() < deadline, "the second request never joined the line"
+                time.sleep(0.01)
+            assert not answers  # still in line while the first stream holds the only slot
+        waiting.join(timeout=10)
+        assert [answer.status_code for answer in answers] == [200]
+        assert len(muons_from(answers[0])) == 10
+        assert _metric(client, "muongan_waiting_requests") == 0
 
 
 def _metric(client: httpx.Client, name: str) -> float:
