@@ -9,7 +9,8 @@ Runs ``muongan serve`` as a subprocess on a loopback port (bench/load_server.py)
    (anything but a 200), bytes per client (fairness: min/max and coefficient of variation), total rows/s.
 2. ``busy``: ``max_concurrent`` = 4, the default; a refused client (429) waits ``Retry-After`` and asks
    again, an admitted one streams a smaller request to its end and asks again. Measured: errors other
-   than the deliberate 429s, the 429s, requests completed per client.
+   than the deliberate 429s, the 429s, requests completed per client. Run once per ``--admission-wait-s``
+   value (the server's waiting line; 0 = refuse at once), side by side.
 3. ``slow readers``: clients read 16 kB per second. Back-pressure means the server makes only what the
    sockets and its small queues hold, then waits: its RSS must stay flat and its CPU near zero while
    the clients stall. Measured: RSS after the queues filled and at the end, server CPU seconds spent.
@@ -37,6 +38,7 @@ import httpx
 from bench.load_server import Served
 
 ROW_BYTES = 32  # 8 float32 columns in the Arrow body
+PHASES = ("all admitted", "busy", "slow readers")
 
 
 @dataclass
@@ -113,6 +115,7 @@ def run_phase(server: Served, clients: int, seconds: float, n: int, pace: float 
         "errors": len(errors),
         "error_examples": errors[:3],
         "completed_requests": sum(result.completed for result in results),
+        "clients_with_muons": sum(result.received > 0 for result in results),
         "rows_per_s": round(sum(received) / ROW_BYTES / seconds),
         "mb_per_client": {
             "min": round(min(received) / 1e6, 2),
@@ -146,20 +149,27 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--slow-pace", type=float, default=16384, help="bytes per second a slow reader takes")
+    parser.add_argument("--phases", nargs="+", default=list(PHASES), choices=list(PHASES))
+    parser.add_argument(
+        "--admission-wait-s", type=float, nargs="+", default=[5.0], help="server waiting line(s) for the busy phase"
+    )
     args = parser.parse_args()
     report: dict[str, Any] = {
         "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores usable, shared",
         "model": str(args.model),
     }
     big = 10**9  # far more than a client can read in the time: every stream runs to the deadline
-    with Served(args.model, {"max_concurrent": args.clients, "max_n": big}) as server:
-        report["server_rss_idle_mb"] = round(server.rss_mb())
-        report["all admitted"] = run_phase(server, args.clients, args.seconds, big)
-    with Served(args.model, {"max_concurrent": 4, "max_n": big}) as server:
-        report["busy"] = run_phase(server, args.clients, args.seconds, 200_000)
-    with Served(args.model, {"max_concurrent": args.clients, "max_n": big}) as server:
-        report["slow readers"] = run_phase(server, args.clients, args.seconds, big, pace=args.slow_pace)
-        report["slow readers"]["pace_bytes_per_s"] = args.slow_pace
+    if "all admitted" in args.phases:
+        with Served(args.model, {"max_concurrent": args.clients, "max_n": big}) as server:
+            report["server_rss_idle_mb"] = round(server.rss_mb())
+            report["all admitted"] = run_phase(server, args.clients, args.seconds, big)
+    for wait in args.admission_wait_s if "busy" in args.phases else []:
+        with Served(args.model, {"max_concurrent": 4, "max_n": big, "admission_wait_s": wait}) as server:
+            report[f"busy, admission_wait_s {wait:g}"] = run_phase(server, args.clients, args.seconds, 200_000)
+    if "slow readers" in args.phases:
+        with Served(args.model, {"max_concurrent": args.clients, "max_n": big}) as server:
+            report["slow readers"] = run_phase(server, args.clients, args.seconds, big, pace=args.slow_pace)
+            report["slow readers"]["pace_bytes_per_s"] = args.slow_pace
     print(json.dumps(report, indent=2))
 
 
