@@ -10,6 +10,8 @@ from service.muons import PHYSICAL_COLUMNS
 from training.features import N_FEATURES, canonical, to_features, to_physical
 from training.scaling import Scaling
 
+P_MAX = 400.0  # GeV/c, the beam momentum
+
 
 def _muons(n: int, seed: int) -> np.ndarray:
     """Synthetic physical muons spanning the ranges of the reference source, with some at x = y = 0."""
@@ -33,7 +35,7 @@ def _muons(n: int, seed: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def scaling() -> Scaling:
     muons = _muons(5000, 0)
-    return Scaling.fit(muons, np.random.default_rng(1).uniform(0.5, 2.0, len(muons)))
+    return Scaling.fit(muons, np.random.default_rng(1).uniform(0.5, 2.0, len(muons)), P_MAX)
 
 
 def test_scaled_features_are_standardised(scaling: Scaling) -> None:
@@ -85,7 +87,25 @@ def test_canonical_is_the_same_physical_muon(scaling: Scaling) -> None:
     )
     np.testing.assert_array_equal(physical[:, 0], -13.0 * raw[:, 0])
     assert np.all(physical[:, 3] > scaling.z_low) and np.all(physical[:, 6] >= 0)
-    assert np.all(np.sqrt(np.sum(physical[:, 4:7] ** 2, axis=1)) > scaling.p_low * (1 - 1e-6))
+    momentum = np.sqrt(np.sum(physical[:, 4:7].astype(np.float64) ** 2, axis=1))
+    assert np.all(momentum > scaling.p_low * (1 - 1e-6)) and np.all(momentum <= P_MAX * (1 + 1e-6))
+
+
+def test_no_generator_output_is_faster_than_the_beam(scaling: Scaling) -> None:
+    """However far out the raw |p| feature goes (exp would overflow float32 here), |p| stays <= p_max."""
+    raw = np.zeros((5, N_FEATURES), dtype=np.float32)
+    raw[:, [0, 2, 6]] = 1.0  # charge, cos phi, cos theta
+    raw[:, 8] = [-1e4, 0.0, 10.0, 100.0, 1e4]
+    momentum = np.linalg.norm(to_physical(tf.constant(raw), scaling).numpy()[:, 4:7], axis=1)
+    assert np.all(np.isfinite(momentum)) and np.all(np.diff(momentum) >= 0)
+    assert momentum[0] == pytest.approx(scaling.p_low, rel=1e-6) and momentum[-1] == pytest.approx(P_MAX, rel=1e-6)
+
+
+def test_a_sample_reaching_the_beam_momentum_is_refused() -> None:
+    muons = _muons(100, 7)
+    muons[17, 6] = P_MAX
+    with pytest.raises(ValueError, match="muon 17 has"):
+        Scaling.fit(muons, np.ones(len(muons)), P_MAX)
 
 
 def test_scaling_serialises(scaling: Scaling) -> None:

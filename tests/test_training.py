@@ -35,7 +35,7 @@ _SCALING = Scaling(
     pt_mean=1.0,
     pt_std=0.6,
     p_low=9.9,
-    p_scale=8.0,
+    p_high=400.0,
     p_mean=0.2,
     p_std=1.2,
 )

@@ -42,6 +42,11 @@ class TrainConfig(BaseModel):
     eval_size: int = Field(default=50000, gt=0, description="Muons per side in the periodic two-sample test")
     checkpoint_every: int = Field(default=500, gt=0)
     block_size: int = Field(default=65536, gt=0, description="Manifest block size for counter-based sampling")
+    p_max: float = Field(
+        default=400.0,
+        gt=0,
+        description="Upper bound of |p| [GeV/c], the beam momentum: the generator cannot exceed it by construction",
+    )
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:

@@ -6,8 +6,9 @@ and from Cartesian transverse coordinates whose distribution is azimuthally symm
 - the transverse start point and transverse momentum become polar (radius, azimuth), the azimuth as
   (cos, sin) so that it has no wrap-around discontinuity;
 - the longitudinal momentum is carried as |p|, whose lower edge (the sample's momentum cut) is then
-  one column, like z's (the target front): both get a log scaling above the edge, so generated muons
-  respect the edges by construction (:class:`training.scaling.Scaling`); pz = sqrt(p^2 - pT^2) >= 0;
+  one column, like z's (the target front): z gets a log scaling above its edge, |p| a logit between
+  the cut and the beam momentum, so generated muons respect the edges by construction and no muon is
+  ever faster than the beam (:class:`training.scaling.Scaling`); pz = sqrt(p^2 - pT^2) >= 0;
 - r gets a sqrt and pT an asinh scaling; every scaled column is standardised with constants fitted
   on the weighted training sample.
 
@@ -65,7 +66,7 @@ def to_physical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
     x, y = _cartesian(r, c_phi, s_phi)
     px, py = _cartesian(pt, c_theta, s_theta)
     z = s.z_low + s.z_scale * tf.exp(f_z * s.z_std + s.z_mean)
-    p = s.p_low + s.p_scale * tf.exp(f_p * s.p_std + s.p_mean)
+    p = s.p_low + (s.p_high - s.p_low) * tf.sigmoid(f_p * s.p_std + s.p_mean)
     pz = tf.sqrt(tf.nn.relu(p * p - pt * pt))
     return tf.stack([-MUON_PDG * charge, x, y, z, px, py, pz], axis=1)
 
@@ -87,7 +88,11 @@ def _log_above(value: tf.Tensor, low: float, scale: float) -> tf.Tensor:
 
 
 def _p_feature(p: tf.Tensor, s: Scaling) -> tf.Tensor:
-    return (_log_above(p, s.p_low, s.p_scale) - s.p_mean) / s.p_std
+    """Standardised ``logit((p - p_low) / (p_high - p_low))``, kept finite at and beyond both edges."""
+    span = s.p_high - s.p_low
+    below, above = (p - s.p_low) / span, (s.p_high - p) / span
+    logit = tf.math.log(tf.maximum(below, 1e-30)) - tf.math.log(tf.maximum(above, 1e-30))
+    return (logit - s.p_mean) / s.p_std
 
 
 def _polar(a: tf.Tensor, b: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
