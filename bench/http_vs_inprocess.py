@@ -146,7 +146,7 @@ def main() -> None:
 
     settings = Settings(model_dir=args.model)
     engine = Engine(
-        Model.load(args.model, settings.device, settings.inference_threads, settings.inference_rows),
+        Model.for_settings(settings),
         settings.draw_threads,
         settings.prefetch_blocks,
     )

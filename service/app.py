@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
     """The service for one model; loads ``settings.model_dir`` unless a loaded model is given."""
     settings = settings or Settings()
     if model is None:
-        model = Model.load(settings.model_dir, settings.device, settings.inference_threads, settings.inference_rows)
+        model = Model.for_settings(settings)
     engine = Engine(model, settings.draw_threads, settings.prefetch_blocks)
     metrics = Metrics()
     metrics.model.info({"name": model.manifest.name, "sha256": model.sha256, "provider": model.provider})

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     }
     try:
         settings = Settings(**overrides)
-        model = Model.load(settings.model_dir, settings.device, settings.inference_threads, settings.inference_rows)
+        model = Model.for_settings(settings)
     except (ModelError, ValueError) as error:
         print(f"muongan serve: {error}", file=sys.stderr)
         return 2

@@ -9,7 +9,8 @@ so the provider actually in use is read back from the session, logged and report
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from service.manifest import (
     sha256_of,
 )
 from service.muons import PHYSICAL_COLUMNS
+from service.settings import Settings, usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +101,21 @@ class Model:
     rows_per_call: int
     _generator: ort.InferenceSession
     _discriminator: ort.InferenceSession
+    concurrent_runs: int = 0
+    # onnxruntime's arena grows to what the runs in flight together need (~0.1 GB each for models/default
+    # at 8192 rows), and more runs than cores only interleave: streams beyond this wait for their turn.
+    _runs: threading.BoundedSemaphore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.concurrent_runs = self.concurrent_runs or usable_cores()
+        self._runs = threading.BoundedSemaphore(self.concurrent_runs)
 
     @classmethod
-    def load(cls, folder: Path, device: str = "auto", threads: int = 0, rows_per_call: int = 0) -> Model:
-        """Verify and open a model folder; ``threads`` 0 and ``rows_per_call`` 0 mean onnxruntime's/our default."""
+    def load(
+        cls, folder: Path, device: str = "auto", threads: int = 0, rows_per_call: int = 0, concurrent_runs: int = 0
+    ) -> Model:
+        """Verify and open a model folder; ``threads``, ``rows_per_call`` and ``concurrent_runs`` 0 mean the
+        defaults: onnxruntime's threads, :data:`AUTO_ROWS`, one run at a time per core."""
         folder = Path(folder)
         if not (folder / "model.json").is_file():
             raise ModelError(f"{folder} is not a model folder: it has no model.json")
@@ -128,7 +141,18 @@ class Model:
         log.info(
             "model %s (generator sha256 %s) on %s, %d rows per call", manifest.name, digests[GENERATOR], provider, rows
         )
-        return cls(folder, manifest, digests, provider, rows, sessions[0], sessions[1])
+        return cls(folder, manifest, digests, provider, rows, sessions[0], sessions[1], concurrent_runs)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Model:
+        """The model folder and runtime knobs a server's settings name."""
+        return cls.load(
+            settings.model_dir,
+            settings.device,
+            settings.inference_threads,
+            settings.inference_rows,
+            settings.inference_runs,
+        )
 
     @property
     def sha256(self) -> str:
@@ -141,7 +165,8 @@ class Model:
         for lo in range(0, len(noise), self.rows_per_call):
             hi = lo + self.rows_per_call
             feeds = dict(zip(GENERATOR_INPUTS, (noise[lo:hi], aux[lo:hi], charge[lo:hi]), strict=True))
-            out[lo:hi] = self._generator.run([GENERATOR_OUTPUT], feeds)[0]
+            with self._runs:
+                out[lo:hi] = self._generator.run([GENERATOR_OUTPUT], feeds)[0]
         return out
 
     def predict_aux(self, muons: np.ndarray) -> np.ndarray:
@@ -149,14 +174,20 @@ class Model:
         out = np.empty((len(muons), len(self.manifest.aux_groups)), dtype=np.float32)
         for lo in range(0, len(muons), self.rows_per_call):
             chunk = np.ascontiguousarray(muons[lo : lo + self.rows_per_call], dtype=np.float32)
-            out[lo : lo + len(chunk)] = self._discriminator.run(
-                [DISCRIMINATOR_OUTPUTS[1]], {DISCRIMINATOR_INPUT: chunk}
-            )[0]
+            with self._runs:
+                out[lo : lo + len(chunk)] = self._discriminator.run(
+                    [DISCRIMINATOR_OUTPUTS[1]], {DISCRIMINATOR_INPUT: chunk}
+                )[0]
         return np.maximum(out, 0.0, out=out)
 
     def describe(self) -> dict[str, Any]:
         """What ``/v1/model`` reports: the manifest, plus how this server runs it."""
         return {
             **self.manifest.model_dump(mode="json"),
-            "serving": {"provider": self.provider, "rows_per_call": self.rows_per_call, "sha256": self.digests},
+            "serving": {
+                "provider": self.provider,
+                "rows_per_call": self.rows_per_call,
+                "concurrent_runs": self.concurrent_runs,
+                "sha256": self.digests,
+            },
         }

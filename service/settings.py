@@ -13,7 +13,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def _cores() -> int:
+def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
@@ -46,12 +46,18 @@ class Settings(BaseSettings):
     )
     retry_after_s: int = Field(default=2, gt=0, description="Retry-After sent with a 429, seconds")
     draw_threads: int = Field(
-        default_factory=_cores, gt=0, description="Threads drawing random inputs (numpy releases the GIL)"
+        default_factory=usable_cores, gt=0, description="Threads drawing random inputs (numpy releases the GIL)"
     )
     inference_threads: int = Field(
         default=0, ge=0, description="onnxruntime intra-op threads; 0 lets onnxruntime choose"
     )
     inference_rows: int = Field(default=8192, gt=0, description="Rows per onnxruntime call; bounds its memory arena")
+    inference_runs: int = Field(
+        default=0,
+        ge=0,
+        description="onnxruntime calls in flight at once, all requests together (bounds the arena's memory); "
+        "0: one per core",
+    )
     prefetch_blocks: int = Field(default=2, gt=0, description="Blocks of inputs drawn ahead of inference, per request")
     queue_blocks: int = Field(default=2, gt=0, description="Encoded blocks buffered ahead of the client")
     shutdown_grace_s: int = Field(

@@ -9,9 +9,11 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from service import command_serve
@@ -52,6 +54,27 @@ def test_the_provider_in_use_is_read_back_from_the_session(tiny_model: Path) -> 
     assert model.provider in {"CPUExecutionProvider", "CUDAExecutionProvider"}
     assert Model.load(tiny_model, device="cpu").provider == "CPUExecutionProvider"
     assert model.describe()["serving"]["provider"] == model.provider
+
+
+def test_runs_queued_behind_the_concurrency_bound_give_the_same_muons(tiny_model: Path) -> None:
+    """Many streams share one session; with one run at a time they wait their turn and results do not mix."""
+    model = Model.for_settings(Settings(model_dir=tiny_model, inference_runs=1, inference_rows=512))
+    assert model.describe()["serving"]["concurrent_runs"] == 1
+    assert Model.load(tiny_model).concurrent_runs >= 1  # 0 means one per core
+    rng = np.random.default_rng(3)
+    inputs = [
+        (
+            rng.standard_normal((4000, model.manifest.noise_dim), dtype=np.float32),
+            np.abs(rng.standard_normal((4000, 4), dtype=np.float32)),
+            rng.choice(np.array([-1.0, 1.0], dtype=np.float32), (4000, 1)),
+        )
+        for _ in range(6)
+    ]
+    serial = [model.generate(*one) for one in inputs]
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(lambda one: model.generate(*one), inputs))
+    for alone, shared in zip(serial, together, strict=True):
+        np.testing.assert_array_equal(alone, shared)
 
 
 def test_settings_come_from_env_and_options_beat_env(monkeypatch: pytest.MonkeyPatch) -> None:
