@@ -21,7 +21,7 @@ from training.config import TrainConfig
 from training.draw import draw_plain
 from training.export import ExportMismatch, export_model, run_both, to_onnx
 from training.fom import figures_of_merit
-from training.gan import PhysicalDiscriminator, PhysicalGenerator
+from training.gan import PhysicalDiscriminator, PhysicalGenerator, replaces_best
 from training.scaling import Scaling
 
 _SCALING = Scaling(
@@ -117,10 +117,22 @@ def test_resume_continues_from_the_latest_checkpoint(tmp_path: Path, tiny_sample
         main([*argv, "--config", str(config)])
     assert (tmp_path / "w" / "prepared.npz").exists()  # the resumed run reuses features and aux
     assert main([*argv, "--resume", "--steps", "30", "--no-report"]) == 0
-    steps = [json.loads(line)["step"] for line in (tmp_path / "w" / "history.jsonl").read_text().splitlines()]
-    assert steps == [10, 20, 30]
+    history = [json.loads(line) for line in (tmp_path / "w" / "history.jsonl").read_text().splitlines()]
+    assert [figures["step"] for figures in history] == [10, 20, 30]
     manifest = Manifest.load(tmp_path / "m")
     assert manifest.hyperparameters["steps"] == 30 and manifest.hyperparameters["eval_every"] == 10
+    tolerance, chosen = manifest.hyperparameters["selection_tolerance"], None
+    for i, figures in enumerate(history):
+        if figures["classifier_auc"] <= min(f["classifier_auc"] for f in history[: i + 1]) + tolerance:
+            chosen = figures["step"]
+    assert manifest.figures_of_merit["training_holdout"]["step"] == chosen
+
+
+def test_the_latest_evaluation_within_noise_of_the_lowest_auc_is_kept() -> None:
+    assert replaces_best(0.530, lowest=0.5276, tolerance=0.003)  # within noise: the later weights win
+    assert not replaces_best(0.531, lowest=0.5276, tolerance=0.003)
+    assert replaces_best(0.52, lowest=0.52, tolerance=0.0)  # a new minimum always qualifies
+    assert not replaces_best(0.5201, lowest=0.52, tolerance=0.0)  # tolerance 0: the lowest AUC alone
 
 
 def test_evaluate_records_figures_and_keeps_checksums(

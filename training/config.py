@@ -40,6 +40,11 @@ class TrainConfig(BaseModel):
     holdout_fraction: float = Field(default=0.1, gt=0, lt=1, description="Part of the sample kept for FOM")
     eval_every: int = Field(default=1000, gt=0, description="Steps between figures of merit")
     eval_size: int = Field(default=50000, gt=0, description="Muons per side in the periodic two-sample test")
+    selection_tolerance: float = Field(
+        default=0.003,
+        ge=0,
+        description="AUC differences below this are noise: the latest evaluation within it of the lowest is kept",
+    )
     checkpoint_every: int = Field(default=500, gt=0)
     block_size: int = Field(default=65536, gt=0, description="Manifest block size for counter-based sampling")
     p_max: float = Field(
