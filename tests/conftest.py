@@ -8,8 +8,10 @@ to load without anything in ``data/`` or ``models/`` being required.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 TINY_POT = 2000
@@ -54,3 +56,18 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_sample: Path) -> P
     argv = ["train", "--sample", str(tiny_sample), "--out", str(out), "--config", str(config)]
     assert main([*argv, "--workdir", str(root / "work")]) == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def base_url(tiny_model: Path) -> Iterator[str]:
+    """A real uvicorn server on the tiny model with the test limits, one per test module."""
+    from test_service import Server
+
+    with Server(tiny_model) as url:
+        yield url
+
+
+@pytest.fixture
+def client(base_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        yield client

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,6 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pytest
 import uproot
-from test_service import Server
 
 from service.manifest import Manifest
 from service.muons import COLUMNS
@@ -36,12 +34,6 @@ def generate(out: Path, *args: str | Path) -> str:
     result = muongan("generate", "--out", out, "--no-progress", *args)
     assert result.returncode == 0, result.stderr
     return result.stdout
-
-
-@pytest.fixture(scope="module")
-def base_url(tiny_model: Path) -> Iterator[str]:
-    with Server(tiny_model) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

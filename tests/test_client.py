@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_service import Server
 
 from service import responses
 from service.client import MuonClient, MuonServiceError
@@ -19,12 +18,6 @@ from service.samples import read_sample
 
 # Crosses the tiny model's block boundary (65,536), so two blocks of the stream are involved.
 START, N = 65_000, 1_200
-
-
-@pytest.fixture(scope="module")
-def base_url(tiny_model: Path) -> Iterator[str]:
-    with Server(tiny_model) as url:
-        yield url
 
 
 @pytest.fixture

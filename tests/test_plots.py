@@ -12,7 +12,6 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from test_service import Server
 
 from service import figures
 from service.generation import Engine
@@ -43,12 +42,6 @@ def engine(tiny_model: Path) -> Iterator[Engine]:
     engine = Engine(Model.load(tiny_model, "cpu"), draw_threads=2)
     yield engine
     engine.close()
-
-
-@pytest.fixture(scope="module")
-def base_url(tiny_model: Path) -> Iterator[str]:
-    with Server(tiny_model) as url:
-        yield url
 
 
 @pytest.mark.parametrize("kind", list(figures.KINDS))

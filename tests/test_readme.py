@@ -12,11 +12,9 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_service import Server
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 RECORDED_URL = "http://127.0.0.1:8000"
@@ -46,12 +44,6 @@ def _open_quote(text: str) -> bool:
     except ValueError:
         return True
     return False
-
-
-@pytest.fixture(scope="module")
-def base_url(tiny_model: Path) -> Iterator[str]:
-    with Server(tiny_model) as url:
-        yield url
 
 
 def test_the_readme_shows_the_quick_start_steps() -> None:

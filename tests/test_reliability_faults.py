@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -30,18 +30,6 @@ from service.client import MuonClient
 from service.samples import SampleError, read_sample
 
 ARROW_END = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # Arrow IPC end-of-stream marker
-
-
-@pytest.fixture(scope="module")
-def base_url(tiny_model: Path) -> Iterator[str]:
-    with Server(tiny_model) as url:
-        yield url
-
-
-@pytest.fixture
-def client(base_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=60) as client:
-        yield client
 
 
 # A client that leaves.

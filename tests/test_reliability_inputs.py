@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import uproot
-from test_service import LIMITS, Server, muons_from, npy_bytes, plain
+from test_service import LIMITS, muons_from, npy_bytes, plain
 
 from service.samples import Sample, write_sample
 from service.samples.root import TREE
@@ -37,18 +37,6 @@ UPLOAD_LIMIT = int(LIMITS["max_upload_bytes"])
 NPY = {"content-type": "application/x-npy"}
 ARROW = {"content-type": "application/vnd.apache.arrow.stream"}
 JSON = {"content-type": "application/json"}
-
-
-@pytest.fixture(scope="module")
-def base_url(tiny_model: Path) -> Iterator[str]:
-    with Server(tiny_model) as url:
-        yield url
-
-
-@pytest.fixture
-def client(base_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=60) as client:
-        yield client
 
 
 # Bodies.

@@ -64,18 +64,6 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def base_url(tiny_model: Path) -> Iterator[str]:
-    with Server(tiny_model) as url:
-        yield url
-
-
-@pytest.fixture
-def client(base_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=60) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
 def manifest(tiny_model: Path) -> Manifest:
     return Manifest.load(tiny_model)
 
