@@ -82,7 +82,7 @@ def canonical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
     return tf.stack([charge, f_r, c_phi, s_phi, f_z, f_pt, c_theta, s_theta, f_p], axis=1)
 
 
-def _log_above(value: tf.Tensor, low: float, scale: float) -> tf.Tensor:
+def _log_above(value: tf.Tensor | float, low: tf.Tensor | float, scale: float) -> tf.Tensor:
     """``log((value - low) / scale)``, kept finite (very negative) for values at or below the edge."""
     return tf.math.log(tf.maximum((value - low) / scale, 1e-30))
 
@@ -90,8 +90,8 @@ def _log_above(value: tf.Tensor, low: float, scale: float) -> tf.Tensor:
 def _p_feature(p: tf.Tensor, s: Scaling) -> tf.Tensor:
     """Standardised ``logit((p - p_low) / (p_high - p_low))``, kept finite at and beyond both edges."""
     span = s.p_high - s.p_low
-    below, above = (p - s.p_low) / span, (s.p_high - p) / span
-    logit = tf.math.log(tf.maximum(below, 1e-30)) - tf.math.log(tf.maximum(above, 1e-30))
+    # log of the distance above p_low minus log of the distance below p_high, both in units of the span
+    logit = _log_above(p, s.p_low, span) - _log_above(s.p_high, p, span)
     return (logit - s.p_mean) / s.p_std
 
 
