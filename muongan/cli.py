@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from muongan.errors import UserError
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "sample": ("training.reference.command", "make a weighted reference muon sample with Pythia 8"),
     "train": ("training.command_train", "train a GAN on a muon sample and export it to a model folder"),
@@ -33,7 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(module_name)
     command = argparse.ArgumentParser(prog=f"muongan {argv[0]}", description=help_text)
     module.configure(command)
-    return int(module.run(command.parse_args(argv[1:])) or 0)
+    args = command.parse_args(argv[1:])
+    try:
+        return int(module.run(args) or 0)
+    except UserError as error:
+        print(f"muongan {argv[0]}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
