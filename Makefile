@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint venv clean nginx validate-deploy
+.PHONY: serve test lint venv clean nginx chromium validate-deploy
 
 # The stamp is newer than pyproject.toml once the environment matches it.
 $(VENV)/.installed: pyproject.toml
@@ -24,7 +24,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint nginx
+test: lint nginx chromium
 	$(BIN)/python -m pytest -q
 
 # tests/test_deploy_nginx.py runs two replicas behind a real nginx: install Debian's package when it is
@@ -33,6 +33,12 @@ nginx:
 	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx; } || \
 		echo "warning: nginx could not be installed; tests/test_deploy_nginx.py will skip"
+
+# tests/test_docs_offline.py renders /docs in a real headless browser: Debian's chromium, installed the same way.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } || \
+		echo "warning: chromium could not be installed; tests/test_docs_offline.py will skip its browser tests"
 
 # Dockerfile lint (hadolint), docker compose config, Kubernetes schemas, and the nginx topology test.
 validate-deploy: $(VENV)/.installed nginx

@@ -12,13 +12,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from service import guards, modes, responses, uploads
+from service.bounds import MAX_SCALE, MAX_SEED, MAX_SMEAR, MAX_START, MIN_SCALE
 from service.departures import unless_client_leaves
 from service.encoders import MEDIA_TYPES, root_file
 from service.generation import Abandoned, Engine
@@ -27,14 +29,11 @@ from service.limits import Lease, Slots
 from service.metrics import Metrics, MetricsMiddleware
 from service.model import Model
 from service.muons import SampleError
-from service.params import FORMAT_HELP, MAX_START, N_HELP, SEED_HELP, START_HELP, Format, FormatQuery, N, Seed, Start
+from service.params import FORMAT_HELP, N_HELP, SEED_HELP, START_HELP, Format, FormatQuery, N, Seed, Start
 from service.plot_route import plot_router
 from service.settings import Settings
-from service.streams import MAX_SEED
 
 log = logging.getLogger(__name__)
-
-MAX_SCALE = 10.0
 
 
 def _json_number(value: object) -> object:
@@ -49,15 +48,19 @@ Integer = Annotated[int, BeforeValidator(_json_number)]
 Number = Annotated[float, BeforeValidator(_json_number)]
 
 
+def _scale(group: str) -> Any:
+    return Field(default=1.0, ge=MIN_SCALE, le=MAX_SCALE, description=f"{group} rareness scale (1 = plain)")
+
+
 class Scale(BaseModel):
     """Widening of each aux ("rareness") marginal: 1 = plain, larger = more muons in that group's tail."""
 
     model_config = ConfigDict(extra="forbid")
 
-    xy: Number = Field(default=1.0, ge=1, le=MAX_SCALE, description="Transverse start position rareness scale (>= 1)")
-    z: Number = Field(default=1.0, ge=1, le=MAX_SCALE, description="Longitudinal start position rareness scale (>= 1)")
-    pt: Number = Field(default=1.0, ge=1, le=MAX_SCALE, description="Transverse momentum rareness scale (>= 1)")
-    pz: Number = Field(default=1.0, ge=1, le=MAX_SCALE, description="Longitudinal momentum rareness scale (>= 1)")
+    xy: Number = _scale("Transverse start position")
+    z: Number = _scale("Longitudinal start position")
+    pt: Number = _scale("Transverse momentum")
+    pz: Number = _scale("Longitudinal momentum")
 
 
 class Boosted(BaseModel):
@@ -67,7 +70,16 @@ class Boosted(BaseModel):
     seed: Integer = Field(default=0, ge=0, le=MAX_SEED, description=SEED_HELP)
     start: Integer = Field(default=0, ge=0, le=MAX_START, description=START_HELP)
     format: Format = Field(default="arrow", description=FORMAT_HELP)
-    scale: Scale = Field(default=Scale(), description="Per-group widening of the aux marginals")
+    scale: Scale = Field(
+        description='Per-group widening of the aux marginals, e.g. {"pt": 3}; required (a boosted request '
+        "without it would be a plain one labelled boosted)"
+    )
+
+
+# Parameters a user may expect on a route that does not take them, and why (the 422 says so).
+_NOT_TAKEN = {
+    ("/v1/muons/custom", "n"): "custom makes one muon per row of the uploaded aux array, so n is the body's row count",
+}
 
 
 def _muon_responses(weighted: bool) -> dict[int | str, dict[str, Any]]:
@@ -116,7 +128,11 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
         state["ready"] = False
         engine.close()
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served from fastapi-offline's copies, not a CDN: they work on a
+    # batch node without internet, and the pages name no external URL (Swagger UI's validator badge is off).
+    app = FastAPIOffline(
+        static_url=guards.DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},
         title="muongan",
         version="1",
         summary="SHiP-like background muons from a GAN, streamed on demand",
@@ -126,6 +142,7 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
             "Every muon response states its muon count, equivalent protons on target and model sha256 in headers."
         ),
         lifespan=lifespan,
+        dependencies=[Depends(guards.KnownQuery(_NOT_TAKEN))],
     )
     guards.install(app, settings)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
@@ -199,6 +216,7 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
         response_class=Response,
         responses=_muon_responses(True),
         summary="Aux-boosted muons, importance-weighted",
+        dependencies=[Depends(guards.json_body)],
     )
     async def boosted(request: Request, body: Annotated[Boosted, Body()]) -> Response:
         """Aux drawn from the copula with widened marginals; weight = p_plain(aux) / p_boosted(aux), exact."""
@@ -253,7 +271,7 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
             float | None,
             Query(
                 gt=0,
-                le=5,
+                le=MAX_SMEAR,
                 description="Gaussian smearing of the seeds' aux in the copula's normal space (standard-normal "
                 "units); default: Scott's rule for the number of seeds",
             ),

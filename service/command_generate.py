@@ -19,17 +19,24 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from service.bounds import MAX_SCALE, MAX_SEED, MAX_START, MIN_SCALE
 from service.manifest import AUX_GROUPS
 from service.modes import Boosted, Custom, Enhanced, Mode, Plain
 from service.samples.root import Z_OFFSET_CM
 from service.sinks import FORMATS
-from service.streams import MAX_SEED
 
 
 def _count(text: str) -> int:
     value = int(float(text)) if "e" in text.lower() else int(text)  # accept 1e6
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _start(text: str) -> int:
+    value = _count(text)
+    if value > MAX_START:
+        raise argparse.ArgumentTypeError(f"must be <= 2**62, got {text}")
     return value
 
 
@@ -56,11 +63,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=_count, help="number of muons (not with --aux: one muon per aux row)")
     parser.add_argument("--seed", type=_seed, default=0, help="seed of the random stream (default %(default)s)")
     parser.add_argument(
-        "--start", type=_count, default=0, help="index of the first muon in the seed's stream (default %(default)s)"
+        "--start", type=_start, default=0, help="index of the first muon in the seed's stream (default %(default)s)"
     )
     boost = parser.add_argument_group("boosted (importance-weighted) muons: widen a group's aux marginal by a scale")
     for group in AUX_GROUPS:
-        boost.add_argument(f"--scale-{group}", type=float, default=1.0, metavar="S", help=f"{group} scale >= 1")
+        boost.add_argument(
+            f"--scale-{group}",
+            type=float,
+            default=1.0,
+            metavar="S",
+            help=f"{group} scale, {MIN_SCALE:g} to {MAX_SCALE:g}",
+        )
     other = parser.add_argument_group("other modes")
     other.add_argument("--aux", type=Path, help="custom: npy file of an (n, 4) aux array (xy, z, pt, pz)")
     other.add_argument("--seeds", type=Path, help="enhanced: a sample of seed muons (npy, Parquet, Arrow or ROOT)")

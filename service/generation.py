@@ -24,7 +24,8 @@ from typing import Protocol, TypeVar
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from service.latent import MAX_AUX, AuxDistribution, SeedProposal, half_normal_from_normal
+from service.bounds import MAX_AUX
+from service.latent import AuxDistribution, SeedProposal, half_normal_from_normal
 from service.model import Model
 from service.muons import COLUMNS, DTYPE, MUON_PDG, PHYSICAL_COLUMNS, SampleError
 from service.streams import Segment, Substream, draw_noise, draw_normals, draw_uniforms, segments

@@ -8,6 +8,10 @@
   and the API documentation stay open, so probes and a browser looking at ``/docs`` need no key.
 - CORS only for the configured origins; with none (the default) no CORS headers are sent, so
   scripts on other web sites cannot read responses.
+- Query parameters a route does not know are refused (422 naming them), not ignored: a typo such as
+  ``sead=3`` would otherwise answer seed 0, and two batch jobs would make the same muons. So is a
+  parameter given twice. A JSON body must say so (``Content-Type: application/json``, else 415):
+  ``curl -d`` sends form data by default.
 - Validation errors echo the offending input. JSON has no NaN or infinity and an input can be
   megabytes long, so inputs are echoed as short, JSON-safe values (a NaN in a JSON body was a 500).
 - The OpenAPI schema says all of this (error bodies, 413, 400, 401 and the bearer scheme), so clients
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import hmac
 import math
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +31,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,6 +39,7 @@ from service.responses import HEADERS
 from service.settings import Settings
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+DOCS_ASSETS = "/docs/assets"  # Swagger UI's and ReDoc's scripts, served by the service itself (open, like /docs)
 _ECHO_CHARS = 200
 
 
@@ -73,7 +80,8 @@ class BearerKey:
         self.key = key.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in OPEN_PATHS or path.startswith(DOCS_ASSETS + "/"):
             await self.app(scope, receive, send)
             return
         scheme, _, token = dict(scope["headers"]).get(b"authorization", b"").partition(b" ")
@@ -86,6 +94,62 @@ class BearerKey:
             detail = "the API key sent is not this server's (expected 'Authorization: Bearer <key>')"
         response = JSONResponse({"detail": detail}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         await response(scope, receive, send)
+
+
+def _query_names(route: APIRoute) -> tuple[str, ...]:
+    """The query parameters of a route and of its dependencies."""
+    names, dependants = [], [route.dependant]
+    while dependants:
+        dependant = dependants.pop()
+        names += [param.alias for param in dependant.query_params]
+        dependants += dependant.dependencies
+    return tuple(dict.fromkeys(names))
+
+
+class KnownQuery:
+    """A dependency of every route: refuse query parameters the route does not declare, or repeats.
+
+    ``hints`` explains, per ``(path, parameter)``, why a route does not take a parameter a user may expect.
+    """
+
+    def __init__(self, hints: dict[tuple[str, str], str] | None = None) -> None:
+        self.hints = hints or {}
+
+    async def __call__(self, request: Request) -> None:
+        route = request.scope.get("route")
+        if not isinstance(route, APIRoute):
+            return
+        known = _query_names(route)
+        takes = f"{route.path} takes {', '.join(known) if known else 'no query parameters'}"
+        errors = []
+        for name, count in Counter(name for name, _ in request.query_params.multi_items()).items():
+            if name not in known:
+                why = self.hints.get((route.path, name), "unknown query parameter")
+                message = f"{why}; {takes}"
+            elif count > 1:
+                message = f"given {count} times; give each query parameter once"
+            else:
+                continue
+            errors.append(
+                {"type": "extra_forbidden", "loc": ["query", name], "msg": message, "input": request.query_params[name]}
+            )
+        if errors:
+            raise RequestValidationError(errors)
+
+
+async def json_body(request: Request) -> None:
+    """A dependency of routes with a JSON body: refuse a body that does not say it is JSON (415).
+
+    FastAPI validates a form-encoded or untyped body against the JSON model and answers with a puzzling
+    "Input should be a valid dictionary"; this names the header to send instead.
+    """
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise HTTPException(
+            415,
+            f"this route takes a JSON body: send it with the header 'Content-Type: application/json' (got "
+            f"{repr(media_type) if media_type else 'no Content-Type'}; curl -d sends form data unless told)",
+        )
 
 
 def _echo(value: Any) -> Any:
@@ -115,8 +179,8 @@ class Problem(BaseModel):
 
 def _documented(build: Callable[[], dict[str, Any]], settings: Settings) -> Callable[[], dict[str, Any]]:
     """``app.openapi`` that also declares what the edge answers: every error as a :class:`Problem`, the 413
-    of every route with a body, the 400 of an unparsable JSON body and, with an API key, the 401 and the
-    bearer scheme (so ``/docs`` offers to send the key)."""
+    of every route with a body, the 400 and 415 of a JSON body, the 422 of an unknown query parameter and,
+    with an API key, the 401 and the bearer scheme (so ``/docs`` offers to send the key)."""
     done = False
 
     def openapi() -> dict[str, Any]:
@@ -138,6 +202,8 @@ def _documented(build: Callable[[], dict[str, Any]], settings: Settings) -> Call
                     answers.setdefault("413", {"description": limit})
                 if "application/json" in body:
                     answers.setdefault("400", {"description": "Body is not parsable JSON"})
+                    answers.setdefault("415", {"description": "Body not sent as Content-Type: application/json"})
+                answers.setdefault("422", {"description": "A parameter breaks a rule or is unknown; detail names it"})
                 if settings.api_key and path not in OPEN_PATHS:
                     answers.setdefault("401", {"description": "API key missing or wrong"})
                     operation["security"] = [{"bearer": []}]

@@ -19,11 +19,6 @@ _SQRT2 = np.sqrt(2.0)
 _LOG2 = np.log(2.0)
 # Beyond this |z| or aux, tail probabilities are taken in log space (they underflow doubles near 38).
 _FAR = 30.0
-# Largest aux accepted from a user (custom uploads) or from the aux heads (seed muons). Plain aux is a
-# one-tailed standard normal (P(aux > 10) = 1.5e-23), so training samples reach about 6; beyond, the
-# generator extrapolates: models/default makes pz of 1e6 GeV/c at aux 10 in every group and infinite pz at
-# 40 in the pz group (NaN muons, found by the reliability fuzzing).
-MAX_AUX = 10.0
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 # a = 0 maps to z = -inf; the smallest positive double keeps z finite (about -37.5) where it matters not.
 _TINY = np.finfo(np.float64).tiny

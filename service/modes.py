@@ -3,7 +3,9 @@
 A mode says how the latent inputs are made: plain, boosted (wider aux marginals), custom (the user's aux
 array) or enhanced (around seed muons). The same value is sent over HTTP by :mod:`service.client` and
 run in-process by ``muongan generate --model``; :func:`engine_source` maps it onto the engine exactly as
-the service's routes do, so both paths make the same muons and the same metadata.
+the service's routes do, so both paths make the same muons and the same metadata. Each value checks the
+bounds of :mod:`service.bounds` when it is made, so what the server refuses is refused before sending, and
+in-process, with the same limits.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from service.bounds import MAX_AUX, MAX_SCALE, MAX_SMEAR, MIN_SCALE
 from service.manifest import AUX_GROUPS
 from service.muons import COLUMNS, PHYSICAL_COLUMNS, SampleError
 
@@ -39,9 +42,9 @@ class Boosted:
         unknown = sorted(set(self.scale) - set(AUX_GROUPS))
         if unknown:
             raise ValueError(f"unknown aux group(s) {', '.join(unknown)}; groups are {', '.join(AUX_GROUPS)}")
-        bad = {group: value for group, value in self.scale.items() if not value >= 1}
+        bad = {group: value for group, value in self.scale.items() if not MIN_SCALE <= value <= MAX_SCALE}
         if bad:
-            raise ValueError(f"aux scales must be >= 1 (1 = plain), got {bad}")
+            raise ValueError(f"aux scales must be in [{MIN_SCALE:g}, {MAX_SCALE:g}] (1 = plain), got {bad}")
 
     def scales(self, groups: list[str] | tuple[str, ...] = AUX_GROUPS) -> list[float]:
         return [float(self.scale.get(group, 1.0)) for group in groups]
@@ -58,8 +61,8 @@ class Custom:
         aux = np.asarray(self.aux, dtype=np.float32)
         if aux.ndim != 2 or aux.shape[1] != len(AUX_GROUPS) or len(aux) == 0:
             raise ValueError(f"aux must be a non-empty (n, {len(AUX_GROUPS)}) array ({', '.join(AUX_GROUPS)})")
-        if not np.all(np.isfinite(aux) & (aux >= 0)):
-            raise ValueError("aux values must be finite and >= 0")
+        if not np.all(np.isfinite(aux) & (aux >= 0) & (aux <= MAX_AUX)):
+            raise ValueError(f"aux values must be finite, >= 0 and <= {MAX_AUX:g}")
         object.__setattr__(self, "aux", np.ascontiguousarray(aux))
 
 
@@ -80,6 +83,10 @@ class Enhanced:
         seeds = np.asarray(self.seeds, dtype=np.float32)
         if seeds.ndim != 2 or seeds.shape[1] not in (len(PHYSICAL_COLUMNS), len(COLUMNS)) or len(seeds) == 0:
             raise SampleError(f"seed muons must be a non-empty (m, 7) or (m, 8) array of {', '.join(COLUMNS)}")
+        if self.smear is not None and not 0 < self.smear <= MAX_SMEAR:
+            raise ValueError(f"smear must be in (0, {MAX_SMEAR:g}], got {self.smear}")
+        if not 0 <= self.plain_fraction < 1:
+            raise ValueError(f"plain_fraction must be in [0, 1), got {self.plain_fraction}")
         object.__setattr__(self, "seeds", np.ascontiguousarray(seeds))
 
 

@@ -6,10 +6,9 @@ from typing import Annotated, Literal
 
 from fastapi import Query
 
-from service.streams import MAX_SEED
+from service.bounds import MAX_SEED, MAX_START
 
 Format = Literal["arrow", "npy", "csv", "root"]
-MAX_START = 2**62  # keeps start + n and every block index far inside 64 bits
 FORMAT_HELP = "Body format: arrow (Arrow IPC stream), npy, csv or root (FairShip TTree, bounded n, not streamed)"
 N_HELP = "Number of muons to return (rows)"
 SEED_HELP = "Seed of the random stream (0 to 2^64-1); the same seed and rows always give the same muons"

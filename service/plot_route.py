@@ -16,11 +16,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from service import figures
+from service.bounds import MAX_PLOT_N
 from service.generation import Engine
 from service.limits import Lease
 from service.params import Seed, Start
 
-MAX_PLOT_N = 2_000_000
 DEFAULT_PLOT_N = 100_000
 
 

@@ -26,7 +26,7 @@ from enum import IntEnum
 
 import numpy as np
 
-MAX_SEED = 2**64 - 1
+from service.bounds import MAX_SEED
 
 
 class Substream(IntEnum):

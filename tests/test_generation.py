@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from service.bounds import MAX_AUX
 from service.generation import Engine, Request
-from service.latent import MAX_AUX
 from service.model import Model
 from service.streams import Segment
 

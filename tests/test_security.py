@@ -184,9 +184,11 @@ def test_no_request_can_name_a_model_or_a_file(open_url: str, tiny_model: Path) 
         assert names <= ALLOWED_PARAMETERS, names
         sha = client.get("/v1/model").json()["serving"]["sha256"]["generator.onnx"]
         smuggled = client.get("/v1/muons", params={"n": 5, "model": "../../etc", "model_dir": "/etc", "path": "/"})
-        assert smuggled.status_code == 200 and smuggled.headers["x-model-sha256"] == sha
-        disposition = smuggled.headers["content-disposition"]
-        assert disposition == 'attachment; filename="muons-plain-seed0-0-5.arrows"'
+        assert smuggled.status_code == 422  # refused by name, not ignored
+        assert {error["loc"][1] for error in smuggled.json()["detail"]} == {"model", "model_dir", "path"}
+        plain = client.get("/v1/muons", params={"n": 5})
+        assert plain.headers["x-model-sha256"] == sha
+        assert plain.headers["content-disposition"] == 'attachment; filename="muons-plain-seed0-0-5.arrows"'
         for path in ("/v1/model/../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/v1/..%2f..%2fpyproject.toml",
                      f"/{tiny_model}/model.json", "/v1/model/generator.onnx"):  # fmt: skip
             response = client.get(path)
