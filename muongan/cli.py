@@ -2,13 +2,19 @@
 
 A subcommand's module is imported only when it runs, so ``muongan serve`` never loads TensorFlow.
 Each module provides ``configure(parser)`` to declare its options and ``run(args) -> int``.
+
+TensorFlow's C++ start-up logs (oneDNN, CPU features, absl's "before InitializeLog" notice) tell a user
+nothing and bury the line that matters; :func:`quiet_tensorflow` silences them before a command that
+runs TensorFlow starts.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import tempfile
 
 from muongan.errors import UserError
 
@@ -20,6 +26,33 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("service.command_generate", "generate muons to a file, in-process or from a server"),
     "plot": ("service.command_plot", "plot muons from a file or a model to PNG"),
 }
+
+# Commands that import TensorFlow (a command that starts to, joins this set).
+TENSORFLOW_COMMANDS = frozenset({"train"})
+
+
+def quiet_tensorflow() -> None:
+    """Import TensorFlow with its C++ start-up logs silenced, and keep its later C++ INFO/WARNING lines off.
+
+    ``TF_CPP_MIN_LOG_LEVEL=2`` (unless the user set it) must be in the environment before TensorFlow is
+    imported; in TensorFlow 2.21 the lines absl prints while the libraries load ignore it, so the import
+    runs with file descriptor 2 on a temporary file, which is replayed only if the import fails.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            log.seek(0)
+            sys.stderr.write(log.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     command = argparse.ArgumentParser(prog=f"muongan {argv[0]}", description=help_text)
     module.configure(command)
     args = command.parse_args(argv[1:])
+    if argv[0] in TENSORFLOW_COMMANDS:
+        quiet_tensorflow()
     try:
         return int(module.run(args) or 0)
     except UserError as error:
