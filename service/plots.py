@@ -4,18 +4,26 @@ matplotlib's object API on the Agg canvas (no pyplot, so no global state and saf
 threads). All histograms honour the ``weight`` column. Each function takes one or more canonical
 ``(n, 8)`` arrays; several samples are drawn side by side (or overlaid in 1-D) with shared binning
 so generated and reference compare at a glance.
+
+What a reader needs to trust a panel is on it: an axis whose range cuts a tail says how many muons went
+into its edge bins; the log colour scale stops at ``COLOUR_FLOOR`` of the brightest bin (weighted
+samples reach 1e-43 otherwise and the bulk becomes one colour), bins below it drawn in light grey and
+the colour bar saying so; colour bars carry at least two labelled ticks even over less than a decade
+(a 1,000-muon plot).
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, NullFormatter
+from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator, NullFormatter
 
 from service.muons import PHYSICAL_COLUMNS, UNITS
 
@@ -26,6 +34,8 @@ ONE_D: tuple[str, ...] = (*PHYSICAL_COLUMNS, "p", "pt")
 _BINS = 80
 _TAIL = 1e-4  # 2-D axes span the 0.01%..99.99% quantiles; entries outside go into the edge bins
 _WRAP = 3  # panels per row when a single sample is drawn
+COLOUR_FLOOR = 1e-6  # the log colour scale spans at most this fraction of the brightest bin to it
+_CMAP = colormaps["viridis"].with_extremes(under="0.8")  # bins below the floor: light grey
 
 
 def observables(muons: np.ndarray) -> dict[str, np.ndarray]:
@@ -42,6 +52,14 @@ def axis_label(name: str) -> str:
     return f"{label} [{unit}]" if unit else label
 
 
+def cut_label(name: str, values: Sequence[np.ndarray], low: float, high: float) -> str:
+    """The axis label, saying which share of the muons lies beyond ``[low, high]`` (drawn in the edge bins)."""
+    outside = sum(int(np.count_nonzero((v < low) | (v > high))) for v in values)
+    if not outside:
+        return axis_label(name)
+    return f"{axis_label(name)} (tails cut: {100 * outside / sum(len(v) for v in values):.2g}% in edge bins)"
+
+
 def to_png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     FigureCanvasAgg(figure).print_png(buffer)
@@ -51,7 +69,8 @@ def to_png(figure: Figure) -> bytes:
 def _edges(values: Sequence[np.ndarray], bins: int, tail: float = 0.0) -> np.ndarray:
     """Bins over all values, or over their ``tail``..``1 - tail`` quantiles so one outlier cannot squeeze the bulk."""
     pooled = np.concatenate([v for v in values if len(v)] or [np.zeros(1)])
-    low, high = (float(q) for q in np.quantile(pooled, [tail, 1.0 - tail]))
+    # inverted_cdf: a quantile is a sample value, so a sample with fewer than 1/tail muons keeps its extremes
+    low, high = (float(q) for q in np.quantile(pooled, [tail, 1.0 - tail], method="inverted_cdf"))
     if high <= low:
         low, high = low - 0.5, high + 0.5
     return np.linspace(low, high, bins + 1)
@@ -75,7 +94,9 @@ def compare_1d(
             clipped = np.clip(sample[name], edges[0], edges[-1])
             ax.hist(clipped, edges, weights=weight / weight.sum(), histtype="step", color=colour, label=label)
         ax.set_yscale("log")
-        ax.set_xlabel(axis_label(name))
+        ax.set_xlabel(
+            axis_label(name) if name == "pdg" else cut_label(name, [s[name] for s in samples], *edges[[0, -1]])
+        )
         ax.set_ylabel("fraction per bin")
     axes[0].legend()
     for ax in axes[len(ONE_D) :]:
@@ -111,18 +132,41 @@ def _grid_2d(
             )[0]
             for c, m in zip(columns, samples, strict=True)
         ]
-        positive = np.concatenate([h[h > 0] for h in histograms])
-        norm = LogNorm(positive.min(), positive.max()) if len(positive) else None
-        for i, histogram in enumerate(histograms):
+        low, high, floored = _colour_range(histograms)
+        norm = LogNorm(low, high)
+        for i, (histogram, c) in enumerate(zip(histograms, columns, strict=True)):
             ax = axes[i, j]
-            mesh = ax.pcolormesh(edges_a, edges_b, np.ma.masked_equal(histogram.T, 0), norm=norm, cmap="viridis")
-            ax.set_xlabel(axis_label(a))
-            ax.set_ylabel(axis_label(b))
+            mesh = ax.pcolormesh(edges_a, edges_b, np.ma.masked_equal(histogram.T, 0), norm=norm, cmap=_CMAP)
+            ax.set_xlabel(cut_label(a, [c[a]], edges_a[0], edges_a[-1]))
+            ax.set_ylabel(cut_label(b, [c[b]], edges_b[0], edges_b[-1]))
             ax.xaxis.set_major_locator(MaxNLocator(5))  # five-digit z ticks must not run into each other
             ax.set_title(labels[i], fontsize="small")
-        bar = figure.colorbar(mesh, ax=axes[:, j], shrink=0.8, aspect=40, pad=0.01, label="weight fraction")
-        bar.ax.yaxis.set_minor_formatter(NullFormatter())
+        label = f"weight fraction (grey: below {COLOUR_FLOOR:g} of max)" if floored else "weight fraction"
+        bar = figure.colorbar(
+            mesh, ax=axes[:, j], shrink=0.8, aspect=40, pad=0.01, label=label, extend="min" if floored else "neither"
+        )
+        _readable_ticks(bar.ax.yaxis, low, high)
     return figure
+
+
+def _colour_range(histograms: Sequence[np.ndarray]) -> tuple[float, float, bool]:
+    """The log colour scale's ends: the smallest filled bin, or ``COLOUR_FLOOR`` of the largest if that is
+    higher (then ``True``: some bins lie below it, drawn grey), and the largest."""
+    positive = np.concatenate([h[h > 0] for h in histograms])
+    if not len(positive):
+        return 0.1, 1.0, False
+    high = float(positive.max())
+    low = max(float(positive.min()), COLOUR_FLOOR * high)
+    return (low if low < high else high / 10), high, bool(positive.min() < low)
+
+
+def _readable_ticks(axis: Any, low: float, high: float) -> None:
+    """Labelled ticks at decades over a wide range, at 1-2-5 (or finer) steps when it spans a decade or less."""
+    decades = np.log10(high / low)
+    subs = (1.0,) if decades > 3 else (1.0, 2.0, 5.0) if decades > 1 else (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
+    axis.set_major_locator(LogLocator(subs=subs))
+    axis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def kinematics_grid(*samples: np.ndarray, labels: Sequence[str] | None = None) -> Figure:

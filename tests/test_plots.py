@@ -11,9 +11,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from PIL import Image
 
-from service import figures
+from service import figures, plots
 from service.generation import Engine
 from service.model import Model
 from service.samples import Sample, write_sample
@@ -104,3 +107,41 @@ def test_cli_plots_a_weighted_root_file_into_a_folder(engine: Engine, tmp_path: 
         [MUONGAN, "plot", "--sample", str(sample), "--out", str(tmp_path / "x.png")], capture_output=True, text=True
     )
     assert one_file.returncode == 2 and "choose one --kind" in one_file.stderr
+
+
+def colour_bars(figure: Figure) -> list[Axes]:
+    FigureCanvasAgg(figure).draw()
+    return [ax for ax in figure.axes if ax.get_label() == "<colorbar>"]
+
+
+def test_a_weighted_sample_has_its_colour_scale_floored_and_says_so(engine: Engine) -> None:
+    muons = figures.from_model(engine, 20_000, seed=5, start=0).muons
+    muons[:, -1] = 10.0 ** np.random.default_rng(1).uniform(-40, 0, len(muons))  # weights over 40 decades
+    figure = plots.kinematics_grid(muons)
+    meshes = [ax.collections[0] for ax in figure.axes if ax.collections and ax.get_label() != "<colorbar>"]
+    assert len(meshes) == len(plots.PAIRS)
+    for mesh in meshes:
+        assert mesh.norm.vmin == pytest.approx(plots.COLOUR_FLOOR * mesh.norm.vmax)
+    for bar in colour_bars(figure):
+        assert f"below {plots.COLOUR_FLOOR:g} of max" in bar.get_ylabel()
+
+
+def test_axes_say_when_their_range_cuts_a_tail(engine: Engine) -> None:
+    muons = figures.from_model(engine, 20_000, seed=6, start=0).muons
+    muons[0, 1] = 1e4  # one muon far out in x
+    labels = [ax.get_xlabel() for ax in plots.kinematics_grid(muons).axes] + [
+        ax.get_xlabel() for ax in plots.kinematics_grid(muons[:1000]).axes
+    ]
+    assert any(label.startswith("x [cm] (tails cut: ") and label.endswith("% in edge bins)") for label in labels)
+    assert "x [cm]" in labels  # 1,000 muons: the axis spans them all and says nothing more
+
+
+@pytest.mark.parametrize("kind", list(figures.KINDS))
+def test_a_thousand_muons_get_colour_bars_with_readable_ticks(engine: Engine, kind: str) -> None:
+    plotted = figures.from_model(engine, 1_000, seed=7, start=0)
+    for bar in colour_bars(figures.figure(kind, plotted.muons, plotted.label)):
+        low, high = sorted(bar.get_ylim())
+        shown = [t for t in bar.get_yticklabels() if t.get_text() and low <= t.get_position()[1] <= high]
+        assert len(shown) >= 2, [t.get_text() for t in bar.get_yticklabels()]
+        boxes = [t.get_window_extent() for t in shown]
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
