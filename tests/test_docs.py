@@ -1,0 +1,48 @@
+"""The user documents: one home per figure, the FairShip advice in the quick start, nothing it writes tracked."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+USAGE = (ROOT / "docs" / "USAGE.md").read_text()
+# Figures that have their home in training/README.md, training/reference/README.md or bench/RESULTS.md.
+COPIED_FIGURE = re.compile(
+    r"\b0\.5\d\d\b|99\.9 ?%|\d[\d.e+]* ?(?:k?muons?/s)|peak RSS[^.\n]*\d+ ?[MG]B|below ~?\d+ ?cm|within \d+ m"
+)
+
+
+def prose(text: str) -> str:
+    """The text outside code blocks (command outputs are recordings, not claims)."""
+    return re.sub(r"```.*?```", "", text, flags=re.DOTALL)
+
+
+def test_the_readme_and_usage_point_to_the_figures_instead_of_copying_them() -> None:
+    for name, text in (("README.md", README), ("docs/USAGE.md", USAGE)):
+        assert not COPIED_FIGURE.findall(prose(text)), (name, COPIED_FIGURE.findall(prose(text)))
+    for home in ("training/README.md", "training/reference/README.md", "bench/RESULTS.md"):
+        assert f"]({home})" in README, home
+
+
+def test_the_quick_start_gives_the_fairship_frame_and_the_beam_spot_advice() -> None:
+    quick_start = README[README.index("## Five minutes") : README.index("## What the default model")]
+    assert "z_m = (z_cm + 2084.5) / 100" in quick_start and "--z-offset-cm" in quick_start
+    assert '<a id="beam-spot"></a>' in quick_start
+    assert "--SmearBeam" in quick_start and "--PaintBeam" in quick_start
+    assert "README.md#beam-spot" in USAGE  # the advice lives in one place
+
+
+def test_what_the_quick_start_writes_is_ignored_by_git() -> None:
+    texts = [README, USAGE, (ROOT / "service" / "README.md").read_text()]
+    named = {name.strip("`.,):") for text in texts for name in re.findall(r"(?:--out|-o) (\S+)", text)}
+    written = {name for name in named if "$" not in name}
+    assert {"shard-0003.root", "kinematics.png", "plots", "boosted.parquet", "enhanced.npy"} <= written, written
+    written |= {f"{name}.json" for name in written if name.endswith((".npy", ".csv"))}  # metadata sidecars
+    written = {name if "." in name else f"{name}/kinematics.png" for name in written}  # folders: a file in them
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *sorted(written)], cwd=ROOT, capture_output=True, text=True
+    ).stdout.split()
+    assert set(ignored) == written
