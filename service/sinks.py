@@ -21,13 +21,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
-import uproot
 
 from service.encoders import CsvEncoder, NpyEncoder, StreamEncoder
 from service.muons import COLUMNS
-from service.samples import format_from_suffix
+from service.samples import format_from_suffix, root
 from service.samples.arrow import SCHEMA
-from service.samples.root import BRANCHES, METADATA_KEY, TREE, Z_OFFSET_CM, fairship_branches
+from service.samples.reproducible import pinned
+from service.samples.root import Z_OFFSET_CM
 
 FORMATS: tuple[str, ...] = ("npy", "parquet", "arrow", "csv", "root")
 _SUFFIXES = {".csv": "csv"}
@@ -102,22 +102,27 @@ class _ParquetSink:
 
 
 class _RootSink:
-    """The FairShip ``pythia8-Geant4`` TTree, extended per block; the all-zero buffer row goes last."""
+    """The FairShip ``pythia8-Geant4`` TTree, extended per block; the all-zero buffer row goes last.
+
+    Written reproducibly (:mod:`service.samples.reproducible`): a file from ``--url`` equals, byte for byte,
+    the file of the same request made in-process.
+    """
 
     def __init__(self, path: Path, metadata: dict[str, str], z_offset_cm: float) -> None:
-        self._file = uproot.recreate(path)
-        self._tree = self._file.mktree(TREE, {name: np.float32 for name in BRANCHES})
-        self._file[METADATA_KEY] = json.dumps({**metadata, "z_offset_cm": str(z_offset_cm)})
+        with pinned():
+            self._file, self._tree = root.create(path, metadata, z_offset_cm)
         self._z_offset_cm = z_offset_cm
 
     def write(self, muons: np.ndarray) -> None:
         if len(muons):
-            branches = fairship_branches(muons, self._z_offset_cm)
-            self._tree.extend({name: values[:-1] for name, values in branches.items()})
+            branches = root.fairship_branches(muons, self._z_offset_cm)
+            with pinned():
+                self._tree.extend({name: values[:-1] for name, values in branches.items()})
 
     def close(self) -> None:
-        self._tree.extend(fairship_branches(np.empty((0, len(COLUMNS)), np.float32), self._z_offset_cm))
-        self._file.close()
+        with pinned():
+            self._tree.extend(root.fairship_branches(np.empty((0, len(COLUMNS)), np.float32), self._z_offset_cm))
+            self._file.close()
 
 
 def _open(path: Path, fmt: str, n: int, metadata: dict[str, str], z_offset_cm: float) -> Sink:

@@ -15,6 +15,7 @@ import numpy as np
 import uproot
 
 from service.muons import COLUMNS, DTYPE, SampleError, column, from_columns
+from service.samples import reproducible
 from service.samples.sample import Sample
 
 TREE = "pythia8-Geant4"
@@ -48,11 +49,26 @@ def fairship_branches(muons: np.ndarray, z_offset_cm: float = Z_OFFSET_CM) -> di
     return {name: np.append(values, 0).astype(DTYPE) for name, values in branches.items()}
 
 
+def create(path: Path, metadata: dict[str, str], z_offset_cm: float = Z_OFFSET_CM) -> tuple[Any, Any]:
+    """A new file with the empty FairShip tree and our metadata; call it, and every later write to the file,
+    inside :func:`~service.samples.reproducible.pinned`, so that equal content makes equal bytes.
+
+    uproot gets an open file, not the path, so it records no file name ("dynamic.root"): the bytes depend
+    neither on the name nor on the temporary name a file is written under.
+    """
+    stored = {**metadata, "z_offset_cm": str(z_offset_cm)}
+    handle = Path(path).open("w+b")  # noqa: SIM115 (uproot's file owns and closes it)
+    file = uproot.recreate(handle, uuid_function=reproducible.uuid_of(stored))
+    tree = file.mktree(TREE, {name: np.float32 for name in BRANCHES})
+    file[METADATA_KEY] = json.dumps(stored, sort_keys=True)
+    return file, tree
+
+
 def write(sample: Sample, path: Path, z_offset_cm: float = Z_OFFSET_CM) -> None:
-    with uproot.recreate(path) as file:
-        tree = file.mktree(TREE, {name: np.float32 for name in BRANCHES})
-        tree.extend(fairship_branches(sample.muons, z_offset_cm))
-        file[METADATA_KEY] = json.dumps({**sample.metadata, "z_offset_cm": str(z_offset_cm)})
+    with reproducible.pinned():
+        file, tree = create(path, sample.metadata, z_offset_cm)
+        with file:
+            tree.extend(fairship_branches(sample.muons, z_offset_cm))
 
 
 def read(source: str | Path | BinaryIO, z_offset_cm: float | None = None) -> Sample:
