@@ -47,7 +47,7 @@ def test_a_client_that_leaves_mid_stream_frees_its_slot_within_a_second(
     _wait_for_idle(client)
     with (
         httpx.Client(base_url=base_url, timeout=60) as leaving,
-        leaving.stream(method, path, params={**params, "format": fmt}, json=body) as response,
+        leaving.stream(method, path, params=None if body else {**params, "format": fmt}, json=body) as response,
     ):
         chunks = response.iter_raw()
         next(chunks), next(chunks)
