@@ -12,7 +12,7 @@ disconnects; then, polled every 5 ms:
   10% of one core, i.e. the block being generated when the client left is finished and nothing follows.
 
 Also measured: a weighted request (boosted) whose client leaves before the first byte, while the server
-still sums the weights of all n rows (Engine.prepare, watched by service/departures.py): how long the
+still sums the weights of all n rows (Engine.prepare, watched by service/http/departures.py): how long the
 slot stays held after the client has gone (``--before-first-byte-only`` measures just that).
 Prints one JSON object with the median and maximum of each.
 """

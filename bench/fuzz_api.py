@@ -47,8 +47,8 @@ from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from bench.load_server import Served
+from service.http.uploads import UPLOAD_TYPES
 from service.samples import Sample, write_sample
-from service.uploads import UPLOAD_TYPES
 
 # Small limits keep every generated request cheap; ROOT and enhanced limits equal the plain ones so that
 # the only limit the schema cannot state is max_n itself.

@@ -3,7 +3,7 @@
     .venv/bin/python bench/http_vs_inprocess.py --model models/default --n 1000000 --repeats 3
 
 Runs ``muongan serve`` as a subprocess on a free loopback port and, in this process, the same
-:class:`service.generation.Engine` on the same model with the same settings. Runs alternate
+:class:`service.engine.generation.Engine` on the same model with the same settings. Runs alternate
 (in-process, HTTP, in-process, ...) so that load from other jobs on a shared machine hits both alike;
 medians are reported. The HTTP client reads the Arrow stream and counts bytes (no parsing), which is
 what a consumer that writes the stream to disk pays. Prints one JSON object.
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import httpx
 
-from service.generation import Engine, Request
-from service.model import Model
-from service.settings import Settings
+from service.engine.generation import Engine, Request
+from service.engine.model import Model
+from service.http.settings import Settings
 
 
 def free_port() -> int:

@@ -29,9 +29,9 @@ import keras
 import numpy as np
 
 from bench.http_vs_inprocess import free_port, over_http, start_server
-from service.generation import Engine, Request
-from service.latent import AuxDistribution
-from service.model import Model
+from service.engine.generation import Engine, Request
+from service.engine.latent import AuxDistribution
+from service.engine.model import Model
 from training import networks
 from training.config import TrainConfig
 

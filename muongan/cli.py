@@ -22,9 +22,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sample": ("training.reference.command", "make a weighted reference muon sample with Pythia 8"),
     "train": ("training.command_train", "train a GAN on a muon sample and export it to a model folder"),
     "evaluate": ("training.command_evaluate", "figures of merit and a PNG report of a model vs a reference"),
-    "serve": ("service.command_serve", "run the HTTP service"),
-    "generate": ("service.command_generate", "generate muons to a file, in-process or from a server"),
-    "plot": ("service.command_plot", "plot muons from a file or a model to PNG"),
+    "serve": ("service.commands.serve", "run the HTTP service"),
+    "generate": ("service.commands.generate", "generate muons to a file, in-process or from a server"),
+    "plot": ("service.commands.plot", "plot muons from a file or a model to PNG"),
 }
 
 # Commands that import TensorFlow (a command that starts to, joins this set).

@@ -1,7 +1,7 @@
 """A small Python client for the muon service: stream muons into numpy, Arrow or a file.
 
     from service.client import MuonClient
-    from service.modes import Boosted
+    from service.contract.modes import Boosted
 
     with MuonClient("http://127.0.0.1:8000") as client:
         muons, info = client.muons(100_000, seed=1)              # (n, 8) float32 + headers
@@ -31,10 +31,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from service.modes import Boosted, Custom, Enhanced, Mode, Plain
-from service.muons import COLUMNS, DTYPE
+from service.contract.modes import Boosted, Custom, Enhanced, Mode, Plain
+from service.contract.muons import COLUMNS, DTYPE
 from service.samples.root import Z_OFFSET_CM
-from service.sinks import open_sink
+from service.samples.sinks import open_sink
 
 ARROW = "application/vnd.apache.arrow.stream"
 NPY = "application/x-npy"

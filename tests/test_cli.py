@@ -16,8 +16,8 @@ import pyarrow.csv as pa_csv
 import pytest
 import uproot
 
-from service.manifest import Manifest
-from service.muons import COLUMNS
+from service.contract.manifest import Manifest
+from service.contract.muons import COLUMNS
 from service.samples import read_sample
 from service.samples.root import BRANCHES, METADATA_KEY, TREE
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service import responses
 from service.client import MuonClient, MuonServiceError
-from service.generation import Engine, Request
-from service.model import Model
-from service.modes import Boosted, Custom, Enhanced, Mode, Plain, engine_source
-from service.muons import COLUMNS
+from service.contract.modes import Boosted, Custom, Enhanced, Mode, Plain, engine_source
+from service.contract.muons import COLUMNS
+from service.engine.generation import Engine, Request
+from service.engine.model import Model
+from service.http import responses
 from service.samples import read_sample
 
 # Crosses the tiny model's block boundary (65,536), so two blocks of the stream are involved.

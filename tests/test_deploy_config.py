@@ -22,8 +22,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from service.metrics import Metrics
-from service.settings import Settings
+from service.http.metrics import Metrics
+from service.http.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

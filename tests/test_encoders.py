@@ -10,9 +10,9 @@ import pyarrow.csv as pa_csv
 import pytest
 import uproot
 
-from service.encoders import root_file, stream_encoder
-from service.muons import COLUMNS
+from service.contract.muons import COLUMNS
 from service.samples import read_sample
+from service.samples.encoders import root_file, stream_encoder
 from service.samples.root import TREE
 
 METADATA = {"seed": "7", "start": "0", "n": "1500", "equivalent_pot": "12.5"}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from service.muons import PHYSICAL_COLUMNS
+from service.contract.muons import PHYSICAL_COLUMNS
 from training.features import N_FEATURES, canonical, to_features, to_physical
 from training.scaling import Scaling
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.bounds import MAX_AUX
-from service.generation import Engine, Request
-from service.model import Model
-from service.streams import Segment
+from service.contract.bounds import MAX_AUX
+from service.engine.generation import Engine, Request
+from service.engine.model import Model
+from service.engine.streams import Segment
 
 
 @pytest.fixture(scope="module")

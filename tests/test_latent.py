@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from service.latent import AuxDistribution, SeedProposal, half_normal_from_normal, normal_from_half_normal
+from service.engine.latent import AuxDistribution, SeedProposal, half_normal_from_normal, normal_from_half_normal
 
 CORRELATION = np.array(
     [

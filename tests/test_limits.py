@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from service.limits import Lease, Slots
+from service.http.limits import Lease, Slots
 
 
 async def _until(condition: Callable[[], bool], timeout_s: float = 2.0) -> None:

@@ -16,9 +16,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from service import figures, plots
-from service.generation import Engine
-from service.model import Model
+from service.engine.generation import Engine
+from service.engine.model import Model
+from service.plots import drawing as plots
+from service.plots import figures
 from service.samples import Sample, write_sample
 
 MUONGAN = str(Path(sys.executable).parent / "muongan")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.muons import validate
+from service.contract.muons import validate
 from service.samples import Sample, read_sample, write_sample
 from training.reference.decays import LongLived, MuonChannel, decay_in_flight
 from training.reference.driver import SOURCES, generate

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from muongan.cli import main
-from service import bounds
-from service.modes import Boosted, Custom, Enhanced
+from service.contract import bounds
+from service.contract.modes import Boosted, Custom, Enhanced
 
 SEEDS = np.ones((3, 8), np.float32)
 

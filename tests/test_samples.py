@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import uproot
 
-from service.muons import COLUMNS, SampleError, column, validate
+from service.contract.muons import COLUMNS, SampleError, column, validate
 from service.samples import detect_format, read_sample, write_sample
 from service.samples.root import BRANCHES, TREE
 from service.samples.sample import Sample

@@ -20,7 +20,7 @@ import pytest
 from test_service import Server, muons_from, plain
 
 from service.client import MuonClient, MuonServiceError
-from service.settings import Settings
+from service.http.settings import Settings
 
 KEY = "k3y-0f-the-muon-service"
 ORIGIN = "https://ship.example"

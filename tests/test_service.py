@@ -21,11 +21,11 @@ import pytest
 import uproot
 import uvicorn
 
-from service.app import create_app
-from service.manifest import Manifest
-from service.muons import COLUMNS
+from service.contract.manifest import Manifest
+from service.contract.muons import COLUMNS
+from service.http.app import create_app
+from service.http.settings import Settings
 from service.samples.root import TREE
-from service.settings import Settings
 
 LIMITS = {
     "max_n": 5_000_000,

@@ -16,9 +16,9 @@ import httpx
 import numpy as np
 import pytest
 
-from service import command_serve
-from service.model import Model, ModelError
-from service.settings import Settings
+from service.commands import serve as command_serve
+from service.engine.model import Model, ModelError
+from service.http.settings import Settings
 
 
 @pytest.fixture

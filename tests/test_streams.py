@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.bounds import MAX_SEED
-from service.streams import Segment, Substream, draw_noise, draw_normals, draw_uniforms, generator, segments
+from service.contract.bounds import MAX_SEED
+from service.engine.streams import Segment, Substream, draw_noise, draw_normals, draw_uniforms, generator, segments
 
 
 @pytest.mark.parametrize(("start", "n"), [(0, 0), (0, 10), (5, 10), (8, 2), (3, 40), (16, 16), (7, 1)])

@@ -14,8 +14,8 @@ import tensorflow as tf
 from conftest import TINY_CONFIG
 
 from muongan.cli import main
-from service.manifest import DISCRIMINATOR, GENERATOR, Manifest, sha256_of
-from service.muons import PHYSICAL_COLUMNS, UNITS
+from service.contract.manifest import DISCRIMINATOR, GENERATOR, Manifest, sha256_of
+from service.contract.muons import PHYSICAL_COLUMNS, UNITS
 from training import networks
 from training.config import TrainConfig
 from training.draw import draw_plain

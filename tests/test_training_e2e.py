@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
-from service.manifest import (
+from service.contract.manifest import (
     DISCRIMINATOR,
     DISCRIMINATOR_INPUT,
     DISCRIMINATOR_OUTPUTS,
@@ -17,7 +17,7 @@ from service.manifest import (
     Manifest,
     sha256_of,
 )
-from service.muons import PHYSICAL_COLUMNS, validate, with_unit_weight
+from service.contract.muons import PHYSICAL_COLUMNS, validate, with_unit_weight
 from service.samples import read_sample
 from training.draw import draw_plain
 

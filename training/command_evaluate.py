@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
-from service.manifest import GENERATOR, GENERATOR_OUTPUT, Manifest, sha256_of
-from service.muons import with_unit_weight
+from service.contract.manifest import GENERATOR, GENERATOR_OUTPUT, Manifest, sha256_of
+from service.contract.muons import with_unit_weight
 from service.samples import read_sample
 from training.draw import draw_plain
 from training.fom import figures_of_merit

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from service.manifest import sha256_of
-from service.muons import PHYSICAL_COLUMNS, UNITS
+from service.contract.manifest import sha256_of
+from service.contract.muons import PHYSICAL_COLUMNS, UNITS
 from service.samples import Sample, read_sample
 from training.config import TrainConfig
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from service.muons import PHYSICAL_COLUMNS, column
+from service.contract.muons import PHYSICAL_COLUMNS, column
 from service.samples import Sample
 from training.config import TrainConfig
 from training.features import to_features

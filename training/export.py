@@ -17,7 +17,7 @@ import onnxruntime
 import tensorflow as tf
 import tf2onnx
 
-from service.manifest import (
+from service.contract.manifest import (
     DISCRIMINATOR,
     DISCRIMINATOR_INPUT,
     GENERATOR,

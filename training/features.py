@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from service.muons import MUON_PDG
+from service.contract.muons import MUON_PDG
 from training.scaling import Scaling
 
 FEATURES: tuple[str, ...] = ("charge", "r", "cos_phi", "sin_phi", "z", "pt", "cos_theta", "sin_theta", "p")

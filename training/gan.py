@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from service.muons import with_unit_weight
+from service.contract.muons import with_unit_weight
 from training import networks
 from training.config import TrainConfig
 from training.dataset import Prepared

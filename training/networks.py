@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import keras
 
-from service.manifest import AUX_GROUPS
+from service.contract.manifest import AUX_GROUPS
 from training.config import TrainConfig
 from training.features import N_FEATURES, N_GENERATED
 

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 from sklearn.neighbors import NearestNeighbors
 
-from service.manifest import AUX_GROUPS
+from service.contract.manifest import AUX_GROUPS
 
 NEIGHBOURS = 3
 
@@ -56,7 +56,7 @@ def one_tailed_normal(values: np.ndarray, weights: np.ndarray, rng: np.random.Ge
 
 
 def rareness(physical: np.ndarray, weights: np.ndarray, seed: int) -> np.ndarray:
-    """``(n, 4)`` float32 aux values in :data:`service.manifest.AUX_GROUPS` order, from ``(n, 7)`` muons."""
+    """``(n, 4)`` float32 aux values in :data:`service.contract.manifest.AUX_GROUPS` order, from ``(n, 7)`` muons."""
     rng = np.random.default_rng(seed)
     coordinates = group_coordinates(physical, weights)
     columns = [one_tailed_normal(knn_distance(coordinates[g]), weights, rng) for g in AUX_GROUPS]

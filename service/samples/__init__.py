@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from service.muons import SampleError
+from service.contract.muons import SampleError
 from service.samples import arrow, npy, root
 from service.samples.sample import Sample
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from service.muons import COLUMNS, SampleError, from_columns
+from service.contract.muons import COLUMNS, SampleError, from_columns
 from service.samples.sample import Sample
 
 SCHEMA = pa.schema([(name, pa.float32()) for name in COLUMNS])

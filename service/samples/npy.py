@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from service.muons import COLUMNS, PHYSICAL_COLUMNS, SampleError, with_unit_weight
+from service.contract.muons import COLUMNS, PHYSICAL_COLUMNS, SampleError, with_unit_weight
 from service.samples.sample import Sample
 
 

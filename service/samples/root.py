@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import uproot
 
-from service.muons import COLUMNS, DTYPE, SampleError, column, from_columns
+from service.contract.muons import COLUMNS, DTYPE, SampleError, column, from_columns
 from service.samples import reproducible
 from service.samples.sample import Sample
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from service.muons import validate
+from service.contract.muons import validate
 
 
 @dataclass(frozen=True)

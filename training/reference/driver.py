@@ -21,7 +21,7 @@ from queue import Empty
 import numpy as np
 from tqdm import tqdm
 
-from service.muons import COLUMNS, DTYPE
+from service.contract.muons import COLUMNS, DTYPE
 from service.samples import Sample
 from training.reference.decays import LongLived, decay_in_flight, long_lived_table
 from training.reference.events import Particles, forced_weight

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.ipc as ipc
 
-from service.muons import COLUMNS, DTYPE
+from service.contract.muons import COLUMNS, DTYPE
 from service.samples import root
 from service.samples.arrow import SCHEMA
 from service.samples.sample import Sample

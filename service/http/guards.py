@@ -35,8 +35,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.responses import HEADERS
-from service.settings import Settings
+from service.http.responses import HEADERS
+from service.http.settings import Settings
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 DOCS_ASSETS = "/docs/assets"  # Swagger UI's and ReDoc's scripts, served by the service itself (open, like /docs)

@@ -14,8 +14,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, cast
 
-from service.model import ModelError
-from service.settings import Settings
+from service.engine.model import ModelError
+from service.http.settings import Settings
 
 _OPTION_NAMES = {"model_dir": "--model"}
 
@@ -39,8 +39,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from service.app import create_app
-    from service.model import Model
+    from service.engine.model import Model
+    from service.http.app import create_app
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides: dict[str, Any] = {

@@ -6,15 +6,12 @@ so a container is configured with env vars and a developer with flags.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+from service.engine.model import usable_cores
 
 
 class Settings(BaseSettings):

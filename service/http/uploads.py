@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 from fastapi import HTTPException, Request
 
-from service.bounds import MAX_AUX
-from service.muons import SampleError
+from service.contract.bounds import MAX_AUX
+from service.contract.muons import SampleError
 from service.samples import detect_format, read_sample
 from service.samples.npy import load_array
 

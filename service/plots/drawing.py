@@ -25,7 +25,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator, NullFormatter
 
-from service.muons import PHYSICAL_COLUMNS, UNITS
+from service.contract.muons import PHYSICAL_COLUMNS, UNITS
 
 DERIVED_UNITS = {**UNITS, "p": "GeV/c", "pt": "GeV/c"}
 LABELS = {"p": "|p|", "pt": "pT"}

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from service import figures
+from service.plots import figures
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -50,8 +50,8 @@ def _load(args: argparse.Namespace) -> figures.Plotted:
         sample = read_sample(args.sample)
         per_pot = float(sample.metadata["muons_per_pot"]) if "muons_per_pot" in sample.metadata else None
         return figures.Plotted.of_sample(sample.muons, args.sample.name, per_pot)
-    from service.generation import Engine
-    from service.model import Model
+    from service.engine.generation import Engine
+    from service.engine.model import Model
 
     if args.n < 1 or args.seed < 0 or args.start < 0:
         raise ValueError("--n must be >= 1, --seed and --start >= 0")
@@ -63,7 +63,7 @@ def _load(args: argparse.Namespace) -> figures.Plotted:
 
 
 def run(args: argparse.Namespace) -> int:
-    from service.model import ModelError
+    from service.engine.model import ModelError
 
     try:
         targets = _targets(args)

@@ -1,6 +1,6 @@
 """``GET /v1/plot``: a PNG of plain muons of the served model, drawn by the server (DESIGN section 9).
 
-The same figures as ``muongan plot`` (:mod:`service.figures`), from the same stream addressing
+The same figures as ``muongan plot`` (:mod:`service.plots.figures`), from the same stream addressing
 (``seed``, ``start``, ``n``), so a plot in a browser shows exactly the muons a client would fetch. A plot
 is a generation like any other: it takes a slot from the service's admission control, and ``n`` is
 capped because the whole sample is held to histogram it.
@@ -15,11 +15,11 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from service import figures
-from service.bounds import MAX_PLOT_N
-from service.generation import Engine
-from service.limits import Lease
-from service.params import Seed, Start
+from service.contract.bounds import MAX_PLOT_N
+from service.engine.generation import Engine
+from service.http.limits import Lease
+from service.http.params import Seed, Start
+from service.plots import figures
 
 DEFAULT_PLOT_N = 100_000
 

@@ -26,7 +26,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from service.bounds import MAX_SEED
+from service.contract.bounds import MAX_SEED
 
 
 class Substream(IntEnum):

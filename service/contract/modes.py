@@ -4,7 +4,7 @@ A mode says how the latent inputs are made: plain, boosted (wider aux marginals)
 array) or enhanced (around seed muons). The same value is sent over HTTP by :mod:`service.client` and
 run in-process by ``muongan generate --model``; :func:`engine_source` maps it onto the engine exactly as
 the service's routes do, so both paths make the same muons and the same metadata. Each value checks the
-bounds of :mod:`service.bounds` when it is made, so what the server refuses is refused before sending, and
+bounds of :mod:`service.contract.bounds` when it is made, so what the server refuses is refused before sending, and
 in-process, with the same limits.
 """
 
@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from service.bounds import MAX_AUX, MAX_SCALE, MAX_SMEAR, MIN_SCALE
-from service.manifest import AUX_GROUPS
-from service.muons import COLUMNS, PHYSICAL_COLUMNS, SampleError
+from service.contract.bounds import MAX_AUX, MAX_SCALE, MAX_SMEAR, MIN_SCALE
+from service.contract.manifest import AUX_GROUPS
+from service.contract.muons import COLUMNS, PHYSICAL_COLUMNS, SampleError
 
 if TYPE_CHECKING:
-    from service.generation import Engine, LatentSource
+    from service.engine.generation import Engine, LatentSource
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """``muongan generate``: muons into a file (npy, Parquet, Arrow, CSV, FairShip ROOT), in-process or from a server.
 
 In-process (``--model DIR``) is what a batch job on a cluster node runs: no server, the same
-:class:`~service.generation.Engine` as the service, so the muons are bit-identical to what the service
+:class:`~service.engine.generation.Engine` as the service, so the muons are bit-identical to what the service
 returns for the same model, execution provider, seed and rows. ``--url`` streams them from a service
 instead. Either way the file is written block by block (memory stays one block for any ``--n``),
 carries the request's metadata (seed, start, n, model sha256, equivalent POT, mode settings), and only
@@ -19,11 +19,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from service.bounds import MAX_SCALE, MAX_SEED, MAX_START, MIN_SCALE
-from service.manifest import AUX_GROUPS
-from service.modes import Boosted, Custom, Enhanced, Mode, Plain
+from service.contract.bounds import MAX_SCALE, MAX_SEED, MAX_START, MIN_SCALE
+from service.contract.manifest import AUX_GROUPS
+from service.contract.modes import Boosted, Custom, Enhanced, Mode, Plain
+from service.engine.model import usable_cores
 from service.samples.root import Z_OFFSET_CM
-from service.sinks import FORMATS
+from service.samples.sinks import FORMATS
 
 
 def _count(text: str) -> int:
@@ -45,10 +46,6 @@ def _seed(text: str) -> int:
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"must be in [0, 2**64), got {text}")
     return value
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -89,7 +86,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     local.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="onnxruntime device")
     local.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0: onnxruntime's choice)")
     local.add_argument(
-        "--draw-threads", type=int, default=_cores(), help="threads drawing random inputs (default: the cores)"
+        "--draw-threads", type=int, default=usable_cores(), help="threads drawing random inputs (default: the cores)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
@@ -124,11 +121,11 @@ def generate_in_process(
     args: argparse.Namespace, mode: Mode, n: int, progress: Callable[[int], object]
 ) -> dict[str, str]:
     """Run the service's engine here and write the file; returns the metadata written."""
-    from service import responses
-    from service.generation import Engine, Request
-    from service.model import Model
-    from service.modes import engine_source
-    from service.sinks import open_sink
+    from service.contract.modes import engine_source
+    from service.engine.generation import Engine, Request
+    from service.engine.model import Model
+    from service.http import responses
+    from service.samples.sinks import open_sink
 
     model = Model.load(args.model, args.device, args.threads)
     engine = Engine(model, args.draw_threads)
@@ -174,8 +171,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from service.client import MuonServiceError
-    from service.model import ModelError
-    from service.sinks import file_format
+    from service.engine.model import ModelError
+    from service.samples.sinks import file_format
 
     try:
         file_format(args.out, args.format)

@@ -2,7 +2,7 @@
 
 A request is a seed, a range ``[start, start + n)`` of that seed's muon stream and a *latent source*
 that says how aux, charge and weight of each row are made (plain, boosted, custom or seed-enhanced).
-Noise always comes from the block's ``NOISE`` substream (:mod:`service.streams`), so every mode
+Noise always comes from the block's ``NOISE`` substream (:mod:`service.engine.streams`), so every mode
 shares the addressing rules: any slice equals the same rows of a longer request.
 
 Work is split three ways so that no stage waits for another: a shared thread pool draws the inputs of
@@ -24,11 +24,11 @@ from typing import Protocol, TypeVar
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from service.bounds import MAX_AUX
-from service.latent import AuxDistribution, SeedProposal, half_normal_from_normal
-from service.model import Model
-from service.muons import COLUMNS, DTYPE, MUON_PDG, PHYSICAL_COLUMNS, SampleError
-from service.streams import Segment, Substream, draw_noise, draw_normals, draw_uniforms, segments
+from service.contract.bounds import MAX_AUX
+from service.contract.muons import COLUMNS, DTYPE, MUON_PDG, PHYSICAL_COLUMNS, SampleError
+from service.engine.latent import AuxDistribution, SeedProposal, half_normal_from_normal
+from service.engine.model import Model
+from service.engine.streams import Segment, Substream, draw_noise, draw_normals, draw_uniforms, segments
 
 # Weights are float32 in every format; the contract wants them > 0, so underflow stops at the
 # smallest normal float32 (an absolute change below 1.2e-38 per muon).

@@ -19,19 +19,20 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from service import guards, modes, responses, uploads
-from service.bounds import MAX_SCALE, MAX_SEED, MAX_SMEAR, MAX_START, MIN_SCALE
-from service.departures import unless_client_leaves
-from service.encoders import MEDIA_TYPES, root_file
-from service.generation import Abandoned, Engine
-from service.generation import Request as Generation
-from service.limits import Lease, Slots
-from service.metrics import Metrics, MetricsMiddleware
-from service.model import Model
-from service.muons import SampleError
-from service.params import FORMAT_HELP, N_HELP, SEED_HELP, START_HELP, Format, FormatQuery, N, Seed, Start
-from service.plot_route import plot_router
-from service.settings import Settings
+from service.contract import modes
+from service.contract.bounds import MAX_SCALE, MAX_SEED, MAX_SMEAR, MAX_START, MIN_SCALE
+from service.contract.muons import SampleError
+from service.engine.generation import Abandoned, Engine
+from service.engine.generation import Request as Generation
+from service.engine.model import Model
+from service.http import guards, responses, uploads
+from service.http.departures import unless_client_leaves
+from service.http.limits import Lease, Slots
+from service.http.metrics import Metrics, MetricsMiddleware
+from service.http.params import FORMAT_HELP, N_HELP, SEED_HELP, START_HELP, Format, FormatQuery, N, Seed, Start
+from service.http.plot_route import plot_router
+from service.http.settings import Settings
+from service.samples.encoders import MEDIA_TYPES, root_file
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
     ) -> Response:
         """Generate and send; the lease is released when the body is done, or here if anything fails first.
 
-        Until the first byte, a client that leaves stops the work within a block (:mod:`service.departures`).
+        Until the first byte, a client that leaves stops the work within a block (:mod:`service.http.departures`).
         """
         try:
             source, extra = await run_in_threadpool(modes.engine_source, engine, mode)

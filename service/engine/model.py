@@ -9,15 +9,16 @@ so the provider actually in use is read back from the session, logged and report
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
 
-from service.manifest import (
+from service.contract.manifest import (
     DISCRIMINATOR,
     DISCRIMINATOR_INPUT,
     DISCRIMINATOR_OUTPUTS,
@@ -27,8 +28,10 @@ from service.manifest import (
     Manifest,
     sha256_of,
 )
-from service.muons import PHYSICAL_COLUMNS
-from service.settings import Settings, usable_cores
+from service.contract.muons import PHYSICAL_COLUMNS
+
+if TYPE_CHECKING:
+    from service.http.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,11 @@ CPU = "CPUExecutionProvider"
 # Rows per onnxruntime call: on the CPU the arena grows with the batch (DESIGN section 11), on a GPU
 # larger calls amortise the launch and copy overheads.
 AUTO_ROWS = {CPU: 8192, CUDA: 65536}
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, not the machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class ModelError(RuntimeError):
@@ -86,7 +94,7 @@ def _check_names(session: ort.InferenceSession, inputs: tuple[str, ...], outputs
     if not set(inputs) <= have_in or not set(outputs) <= have_out:
         raise ModelError(
             f"{name} has inputs {sorted(have_in)} and outputs {sorted(have_out)}; "
-            f"expected inputs {list(inputs)} and outputs {list(outputs)} (service/manifest.py)"
+            f"expected inputs {list(inputs)} and outputs {list(outputs)} (service/contract/manifest.py)"
         )
 
 

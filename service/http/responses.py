@@ -16,11 +16,11 @@ import numpy as np
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from service.encoders import MEDIA_TYPES, stream_encoder
-from service.generation import Engine, Prepared
-from service.metrics import Metrics
-from service.muons import COLUMNS, DTYPE, UNITS
-from service.pump import pump
+from service.contract.muons import COLUMNS, DTYPE, UNITS
+from service.engine.generation import Engine, Prepared
+from service.http.metrics import Metrics
+from service.http.pump import pump
+from service.samples.encoders import MEDIA_TYPES, stream_encoder
 
 EXTENSIONS = {"arrow": "arrows", "npy": "npy", "csv": "csv", "root": "root"}
 HEADERS: dict[str, str] = {

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import Query
 
-from service.bounds import MAX_SEED, MAX_START
+from service.contract.bounds import MAX_SEED, MAX_START
 
 Format = Literal["arrow", "npy", "csv", "root"]
 FORMAT_HELP = "Body format: arrow (Arrow IPC stream), npy, csv or root (FairShip TTree, bounded n, not streamed)"

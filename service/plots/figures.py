@@ -1,6 +1,6 @@
 """The plots a user asks for by name (``muongan plot --kind``, ``GET /v1/plot?kind=``), rendered to PNG.
 
-The drawing itself is :mod:`service.plots` (shared with the training report); this module only names
+The drawing itself is :mod:`service.plots.drawing` (shared with the training report); this module only names
 the kinds, titles the figure with what the muons are, and fixes the resolution so that a PNG's pixel
 size is ``figure size x dpi`` whoever renders it.
 """
@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.figure import Figure
 
-from service import plots
+from service.plots import drawing
 
 if TYPE_CHECKING:
-    from service.generation import Engine
+    from service.engine.generation import Engine
 
-KINDS: dict[str, Callable[..., Figure]] = {"kinematics": plots.kinematics_grid, "p_pt": plots.p_pt}
+KINDS: dict[str, Callable[..., Figure]] = {"kinematics": drawing.kinematics_grid, "p_pt": drawing.p_pt}
 DPI = 100
 
 
@@ -39,7 +39,7 @@ def png(kind: str, muons: np.ndarray, label: str, title: str = "", dpi: int = DP
     """PNG bytes of :func:`figure`, ``dpi`` pixels per inch of the figure's size."""
     drawn = figure(kind, muons, label, title)
     drawn.set_dpi(dpi)
-    return plots.to_png(drawn)
+    return drawing.to_png(drawn)
 
 
 def describe(muons: np.ndarray, muons_per_pot: float | None = None) -> str:
@@ -68,7 +68,7 @@ class Plotted:
 
 def from_model(engine: Engine, n: int, seed: int, start: int) -> Plotted:
     """Plain muons ``[start, start + n)`` of ``seed`` from a model, as the service would send them."""
-    from service.generation import Request
+    from service.engine.generation import Request
 
     manifest = engine.manifest
     muons, prepared = engine.generate(Request(seed, start, n, engine.plain_source()))

@@ -22,10 +22,10 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from service.encoders import CsvEncoder, NpyEncoder, StreamEncoder
-from service.muons import COLUMNS
+from service.contract.muons import COLUMNS
 from service.samples import format_from_suffix, root
 from service.samples.arrow import SCHEMA
+from service.samples.encoders import CsvEncoder, NpyEncoder, StreamEncoder
 from service.samples.reproducible import pinned
 from service.samples.root import Z_OFFSET_CM
 
