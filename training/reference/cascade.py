@@ -116,7 +116,7 @@ class Cascade:
 
     def run(self, hadrons: Hadrons) -> list[Muons]:
         """Decay muons of every generation, from the first (``hadrons``) to the end of the cascade."""
-        muons = []
+        muons: list[Muons] = []
         for _ in range(self.settings.max_generations):
             if not len(hadrons.pid):
                 return muons
