@@ -18,7 +18,7 @@ from training.reference.decays import LongLived, MuonChannel, decay_to_muons, lo
 from training.reference.driver import Block, generate, run_task
 from training.reference.events import KINDS, ORIGINS
 from training.reference.geometry import MUON_MASS, Layout, fates, interaction_points, sample_distance
-from training.reference.pythia_setup import INSTANCES, Generator
+from training.reference.pythia_setup import CASCADE, INSTANCES, Generator
 from training.reference.settings import SourceSettings
 
 POT = 2000
@@ -65,7 +65,8 @@ def test_cascade_products_and_muons_start_downstream_of_their_parent() -> None:
     lies further along the parent's line of flight, and no weight grows."""
     generator = Generator(SETTINGS, np.arange(1, len(INSTANCES) + 1))
     rng = np.random.default_rng(3)
-    cascade = Cascade(generator.cascade, LAYOUT, long_lived_table(generator.cascade), SETTINGS, rng)
+    pythia = generator.pythias[CASCADE, 2212]
+    cascade = Cascade(generator, LAYOUT, long_lived_table(pythia), rng)
     n = 200
     direction = np.column_stack([np.full(n, 0.05), np.zeros(n), np.full(n, np.sqrt(1 - 0.05**2))])
     momentum = np.column_stack([200.0 * direction, np.full(n, 200.0)])

@@ -30,8 +30,7 @@ import pythia8mc
 from training.reference.decays import LongLived, decay_rate, decay_to_muons
 from training.reference.events import KINDS, ORIGINS, Muons
 from training.reference.geometry import MUON_MASS, Fates, Layout, fates, sample_distance
-from training.reference.pythia_setup import NUCLEON_MASS, NUCLEONS
-from training.reference.settings import SourceSettings
+from training.reference.pythia_setup import CASCADE, MUON, NUCLEON_MASS, NUCLEONS, RESONANCE, Generator
 
 TRACKED = frozenset((211, 321, 130, 2212, 2112))  # and their antiparticles
 _KIND = {211: KINDS.index("pi"), 321: KINDS.index("K"), 130: KINDS.index("K0L")}
@@ -68,11 +67,19 @@ def rotate_to(vectors: np.ndarray, direction: np.ndarray) -> np.ndarray:
     return vectors * cos + np.cross(axis, vectors) + axis * dot * factor
 
 
+def _next(pythia: pythia8mc.Pythia, beam: int, target: int, energy: float) -> None:
+    """One collision of ``beam`` at ``energy`` GeV on ``target`` at rest (beam along +z) into ``pythia.event``."""
+    pythia.setBeamIDs(beam, target)
+    pythia.setKinematics(energy, NUCLEON_MASS[target])
+    if not any(pythia.next() for _ in range(_TRIES)):
+        raise RuntimeError(f"Pythia failed {_TRIES} times on {beam} at {energy:.1f} GeV on {target}")
+
+
 def collide(
     pythia: pythia8mc.Pythia, pid: np.ndarray, nucleon: np.ndarray, energy: np.ndarray, floor: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One Pythia collision per hadron (beam along +z) on a nucleon at rest: the index of the collision,
-    PDG id and (px, py, pz, E) of each final tracked hadron above ``floor`` GeV.
+    """One collision per hadron: the index of the collision, PDG id and (px, py, pz, E) of each final
+    tracked hadron above ``floor`` GeV.
 
     One ``next()`` per collision (``nextBatch`` takes one beam for the whole batch); the final
     particles are read in one pass, the only per-particle Python loop of the source.
@@ -81,11 +88,8 @@ def collide(
     parents: list[int] = []
     ids: list[int] = []
     momenta: list[tuple[float, float, float, float]] = []
-    for i, (beam, target, e) in enumerate(zip(pid.tolist(), nucleon.tolist(), energy.tolist(), strict=True)):
-        pythia.setBeamIDs(beam, target)
-        pythia.setKinematics(e, NUCLEON_MASS[target])
-        if not any(pythia.next() for _ in range(_TRIES)):
-            raise RuntimeError(f"Pythia failed {_TRIES} times on {beam} at {e:.1f} GeV on {target}")
+    for i, args in enumerate(zip(pid.tolist(), nucleon.tolist(), energy.tolist(), strict=True)):
+        _next(pythia, *args)
         for particle in event:
             if particle.e() > floor and particle.isFinal() and abs(particle.id()) in TRACKED:
                 parents.append(i)
@@ -94,15 +98,35 @@ def collide(
     return np.array(parents, dtype=np.int64), np.array(ids, dtype=np.int64), np.array(momenta).reshape(-1, 4)
 
 
+def forced_muons(
+    pythia: pythia8mc.Pythia, pid: np.ndarray, nucleon: np.ndarray, energy: np.ndarray, branching: dict[int, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The same collisions in an instance whose resonances decay only into muon channels: the index of the
+    collision, PDG id, (px, py, pz) and forced branching fraction of each muon from a forced decay."""
+    event = pythia.event
+    rows: list[tuple[int, int, float, float, float, float]] = []
+    for i, args in enumerate(zip(pid.tolist(), nucleon.tolist(), energy.tolist(), strict=True)):
+        _next(pythia, *args)
+        for particle in event:
+            if abs(particle.id()) == MUON and particle.isFinal():
+                fraction = branching.get(abs(event[particle.mother1()].id()))
+                if fraction is not None:
+                    rows.append((i, particle.id(), particle.px(), particle.py(), particle.pz(), fraction))
+    table = np.array(rows).reshape(-1, 6)
+    return table[:, 0].astype(np.int64), table[:, 1], table[:, 2:5], table[:, 5]
+
+
 @dataclass
 class Cascade:
     """Follows hadrons to the end of their cascade; reused for every batch of a task."""
 
-    pythia: pythia8mc.Pythia
+    generator: Generator
     layout: Layout
     table: dict[int, LongLived]
-    settings: SourceSettings
     rng: np.random.Generator
+
+    def __post_init__(self) -> None:
+        self.settings = self.generator.settings
 
     @property
     def muon_floor(self) -> float:
@@ -130,7 +154,8 @@ class Cascade:
         direction = h.momentum[:, :3] / np.linalg.norm(h.momentum[:, :3], axis=1, keepdims=True)
         rate = decay_rate(h.momentum, h.pid, self.table)
         fate = fates(self.layout, h.position[:, 2], direction[:, 2], h.pid, rate)
-        return self._decays(h, direction, fate, rate), self._collisions(h, direction, fate)
+        children, resonances = self._collisions(h, direction, fate)
+        return Muons.concatenate([self._decays(h, direction, fate, rate), resonances]), children
 
     def _decays(self, h: Hadrons, direction: np.ndarray, fate: Fates, rate: np.ndarray) -> Muons:
         splits = self.settings.decay_splits
@@ -148,7 +173,7 @@ class Cascade:
             generation=h.generation[rows],
         )
 
-    def _collisions(self, h: Hadrons, direction: np.ndarray, fate: Fates) -> Hadrons:
+    def _collisions(self, h: Hadrons, direction: np.ndarray, fate: Fates) -> tuple[Hadrons, Muons]:
         rows = np.flatnonzero(fate.interaction > 0)
         point = (
             h.position[rows]
@@ -161,14 +186,36 @@ class Cascade:
         chance = np.clip(spare / self.settings.roulette_scale, self.settings.roulette_min, 1.0)
         worth = (spare > 0) & (self.rng.uniform(size=len(rows)) < chance)
         rows, point, nucleon, chance = rows[worth], point[worth], nucleon[worth], chance[worth]
-        parent, pid, momentum = collide(self.pythia, h.pid[rows], nucleon, h.momentum[rows, 3], self.hadron_floor)
-        momentum[:, :3] = rotate_to(momentum[:, :3], direction[rows][parent])
-        in_absorber = point[parent, 2] >= self.layout.absorber_start
-        return Hadrons(
-            pid=pid,
-            momentum=momentum,
-            position=point[parent],
-            weight=(h.weight[rows] * fate.interaction[rows] / chance)[parent],
-            origin=np.where(in_absorber, ORIGINS.index("absorber"), ORIGINS.index("cascade")).astype(np.int8),
-            generation=h.generation[rows][parent] + 1,
+        weight = h.weight[rows] * fate.interaction[rows] / chance
+        origin = np.where(
+            point[:, 2] >= self.layout.absorber_start, ORIGINS.index("absorber"), ORIGINS.index("cascade")
         )
+        beams, energies, generation = h.pid[rows], h.momentum[rows, 3], h.generation[rows] + 1
+        parent, pid, momentum = collide(
+            self.generator.pythias[CASCADE, NUCLEONS[0]], beams, nucleon, energies, self.hadron_floor
+        )
+        momentum[:, :3] = rotate_to(momentum[:, :3], direction[rows][parent])
+        children = Hadrons(
+            pid, momentum, point[parent], weight[parent], origin[parent].astype(np.int8), generation[parent]
+        )
+        # Light resonances of a share of the same collisions, in the instance that forces their muon channels.
+        share = self.settings.cascade_resonance_fraction
+        again = np.flatnonzero(self.rng.uniform(size=len(rows)) < share)
+        parent, pdg, muon, fraction = forced_muons(
+            self.generator.pythias[RESONANCE, NUCLEONS[0]],
+            beams[again],
+            nucleon[again],
+            energies[again],
+            self.generator.branching[RESONANCE],
+        )
+        parent = again[parent]
+        resonances = Muons(
+            pdg=pdg,
+            position=point[parent],
+            momentum=rotate_to(muon, direction[rows][parent]),
+            weight=weight[parent] * fraction / share,
+            kind=np.full(len(pdg), KINDS.index("resonance"), dtype=np.int8),
+            origin=origin[parent].astype(np.int8),
+            generation=generation[parent],
+        )
+        return children, resonances

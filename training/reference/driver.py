@@ -30,10 +30,9 @@ from training.reference.geometry import MUON_MASS, Layout, interaction_points
 from training.reference.pythia_setup import (
     CASCADE,
     INSTANCES,
-    NUCLEON_MASS,
     NUCLEONS,
+    RESONANCE,
     Generator,
-    beam_energy,
     pythia_settings,
 )
 from training.reference.settings import SourceSettings
@@ -54,7 +53,7 @@ def _events_per_run(pot: int, settings: SourceSettings) -> dict[str, tuple[int, 
     """Events of each forced run in a task of ``pot`` protons, and the weight of one in interactions."""
     plan = {}
     for run, per_pot, fraction in (
-        ("resonance", settings.resonance_events_per_pot, 1.0),
+        (RESONANCE, settings.resonance_events_per_pot, 1.0),
         ("charm", settings.charm_events_per_pot, settings.charm_fraction),
         ("beauty", settings.beauty_events_per_pot, settings.beauty_fraction),
     ):
@@ -73,16 +72,11 @@ def _primaries(
         points = interaction_points(min(_BATCH, n - start), layout, settings, rng)
         on_proton = rng.uniform(size=len(points)) < layout.proton_fraction(points[:, 2])
         for nucleon, rows in zip(NUCLEONS, (np.flatnonzero(on_proton), np.flatnonzero(~on_proton)), strict=True):
-            if not len(rows):
-                continue
-            if run == CASCADE:
-                pythia = generator.cascade
-                pythia.setBeamIDs(2212, nucleon)
-                pythia.setKinematics(beam_energy(settings), NUCLEON_MASS[nucleon])
-            else:
-                pythia = generator.pythias[run, nucleon]
-            particles = Particles.from_batch(pythia.nextBatch(len(rows), "fail"))
-            yield particles, points[rows]
+            done = 0
+            while done < len(rows):  # Pythia skips an event it fails (rarely): ask again for the rest
+                batch = generator.pythia(run, nucleon).nextBatch(len(rows) - done, "skip")
+                yield Particles.from_batch(batch), points[rows[done : done + len(batch)]]
+                done += len(batch)
 
 
 def _first_generation(particles: Particles, origin: np.ndarray, floor: float) -> Hadrons:
@@ -132,7 +126,7 @@ def run_task(settings: SourceSettings, seed: int, index: int, pot: int, progress
     generator = Generator(settings, sequence.generate_state(len(INSTANCES)) % 900_000_000 + 1)
     rng = np.random.default_rng(sequence)
     layout = Layout.from_settings(settings)
-    cascade = Cascade(generator.cascade, layout, long_lived_table(generator.cascade), settings, rng)
+    cascade = Cascade(generator, layout, long_lived_table(generator.pythias[CASCADE, NUCLEONS[0]]), rng)
     parts: list[Muons] = []
     for particles, origin in _primaries(generator, CASCADE, pot, layout, rng):
         parts += cascade.run(_first_generation(particles, origin, cascade.hadron_floor))

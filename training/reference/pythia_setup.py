@@ -8,9 +8,10 @@ Four kinds of run:
   each proton on target and every later hadron-nucleon collision of the cascade; only long-lived pi, K,
   K0L, nucleons and antinucleons are taken from it (decayed in flight or collided again).
 
-The others collide 400 GeV protons only, each on a proton and on a neutron at rest (one instance each):
+The heavy-flavour runs collide 400 GeV protons only, on a proton and on a neutron (one instance each):
 
-- ``resonance``: SoftQCD inelastic with the light resonances forced into their muon channels.
+- ``resonance``: a second variable-beam SoftQCD instance, with the light resonances forced into their
+  muon channels: for primary interactions and for a share of the cascade's collisions.
 - ``charm`` / ``beauty``: HardQCD heavy-quark pairs with charm hadrons, tau and charmonium forced into
   muon channels, normalised afterwards to the per-interaction production fractions.
 
@@ -29,7 +30,9 @@ import pythia8mc
 from training.reference.settings import SourceSettings
 
 CASCADE = "cascade"
-RUNS: tuple[str, ...] = ("resonance", "charm", "beauty")  # forced runs, fixed 400 GeV proton beam
+RESONANCE = "resonance"
+VARIABLE: tuple[str, ...] = (CASCADE, RESONANCE)  # one instance each, any hadron beam at any energy
+RUNS: tuple[str, ...] = ("charm", "beauty")  # fixed 400 GeV proton beam, one instance per nucleon
 NUCLEONS: tuple[int, ...] = (2212, 2112)
 MUON = 13
 PROTON_MASS = 0.938272
@@ -55,14 +58,15 @@ FORCING: dict[str, dict[int, tuple[int, ...]]] = {
     "charm": _HEAVY_FLAVOUR_FORCING,
     "beauty": _HEAVY_FLAVOUR_FORCING,
 }
+_VARIABLE_BEAM = (
+    "SoftQCD:inelastic = on",
+    "Beams:allowVariableEnergy = on",
+    "Beams:allowIDAswitch = on",
+    f"Beams:idAList = {_BEAM_LIST}",
+)
 _PROCESS: dict[str, tuple[str, ...]] = {
-    CASCADE: (
-        "SoftQCD:inelastic = on",
-        "Beams:allowVariableEnergy = on",
-        "Beams:allowIDAswitch = on",
-        f"Beams:idAList = {_BEAM_LIST}",
-    ),
-    "resonance": ("SoftQCD:inelastic = on",),
+    CASCADE: _VARIABLE_BEAM,
+    RESONANCE: _VARIABLE_BEAM,
     "charm": ("HardQCD:hardccbar = on", "PhaseSpace:pTHatMin = 0."),
     "beauty": ("HardQCD:hardbbbar = on", "PhaseSpace:pTHatMin = 0."),
 }
@@ -81,7 +85,7 @@ def pythia_settings(run: str, nucleon: int, settings: SourceSettings) -> list[st
         "Beams:idA = 2212",
         f"Beams:idB = {nucleon}",
         f"Beams:eA = {beam_energy(settings):.6f}",
-        f"Beams:eB = {NUCLEON_MASS[nucleon] if run == CASCADE else 0.0}",
+        f"Beams:eB = {NUCLEON_MASS[nucleon] if run in VARIABLE else 0.0}",
         "ParticleDecays:limitTau0 = on",
         f"ParticleDecays:tau0Max = {settings.tau0_max_mm}",
         "Random:setSeed = on",
@@ -100,13 +104,16 @@ def forced_fraction(pythia: pythia8mc.Pythia, pid: int) -> float:
     return sum(channel.bRatio() for channel in channels if channel.onMode() > 0) / total
 
 
-INSTANCES: tuple[tuple[str, int], ...] = ((CASCADE, 2212), *((run, n) for run in RUNS for n in NUCLEONS))
+INSTANCES: tuple[tuple[str, int], ...] = (
+    *((run, NUCLEONS[0]) for run in VARIABLE),
+    *((run, n) for run in RUNS for n in NUCLEONS),
+)
 
 
 @dataclass
 class Generator:
     """Freshly initialised Pythia instances keyed by (run, nucleon) in the order of ``INSTANCES``, seeded
-    in that order, and the forced fractions of each forced run (the cascade instance is keyed (cascade, p)).
+    in that order, and the forced fractions of each run (a variable-beam instance is keyed (run, 2212)).
 
     Built anew for every task: an instance carries state from one event batch to the next that reseeding
     does not clear (seen as rare 1e-4 shifts of parton momenta in pn events), so reusing instances across
@@ -129,6 +136,11 @@ class Generator:
             self.pythias[run, nucleon] = pythia
             self.branching[run] = {pid: forced_fraction(pythia, pid) for pid in FORCING.get(run, {})}
 
-    @property
-    def cascade(self) -> pythia8mc.Pythia:
-        return self.pythias[CASCADE, NUCLEONS[0]]
+    def pythia(self, run: str, nucleon: int) -> pythia8mc.Pythia:
+        """The instance for ``run`` on ``nucleon``; a variable-beam one is set to a 400 GeV proton on it."""
+        if run not in VARIABLE:
+            return self.pythias[run, nucleon]
+        pythia = self.pythias[run, NUCLEONS[0]]
+        pythia.setBeamIDs(2212, nucleon)
+        pythia.setKinematics(beam_energy(self.settings), NUCLEON_MASS[nucleon])
+        return pythia

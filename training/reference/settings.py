@@ -47,6 +47,8 @@ class SourceSettings:
     # roulette_min) and weighted back (Russian roulette, unbiased): they rarely lead to a muon.
     roulette_scale: float = 10.0
     roulette_min: float = 0.05
+    # Share of the cascade's collisions made again with light resonances forced into muon channels.
+    cascade_resonance_fraction: float = 0.3
     max_generations: int = 30  # a safety bound: the energy threshold ends every cascade long before
     # Decays in flight sampled per pi, K, K0L (each muon gets 1/splits of the weight), as FairShip's
     # exitHadronAbsorber splits its pi/K decays.
