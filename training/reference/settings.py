@@ -62,9 +62,9 @@ class SourceSettings:
     beauty_events_per_pot: float = 0.002
     # Weights below the floor are equalised without bias: kept with probability w/floor, set to floor.
     weight_floor: float = 1e-4
-    # Protons per task: the unit of seeding and of fresh Pythia instances (~8 s to initialise), so the
+    # Protons per task: the unit of seeding and of fresh Pythia instances (~10 s to initialise), so the
     # output depends on this, not on the number of workers.
-    task_pot: int = 100_000
+    task_pot: int = 200_000
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
