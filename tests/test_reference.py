@@ -51,7 +51,7 @@ def test_differs_across_seeds(first_task: Block) -> None:
 def test_later_generations_exist_and_start_deeper(first_task: Block) -> None:
     """Muons whose parent came from the second or a later collision of the cascade are there, with a
     real share of the rate, and their production vertices lie deeper in the target, generation by generation."""
-    muons = first_task.selected
+    muons = first_task.kept
     z = muons.position[:, 2] - SETTINGS.target_front_z
     share = {g: muons.weight[muons.generation == g].sum() / muons.weight.sum() for g in (1, 2, 3)}
     assert share[2] > 0.05 and share[3] > 0.005
@@ -153,6 +153,10 @@ def test_metadata_records_origins_generations_and_settings(sample: Sample) -> No
     pythia = json.loads(sample.metadata["pythia_settings"])
     assert "Beams:allowVariableEnergy = on" in pythia["cascade/2212"]
     assert sample.metadata["beam_spot"].startswith("none")
+    before = json.loads(sample.metadata["weights_before_equalising"])
+    after = json.loads(sample.metadata["weights_after_equalising"])
+    assert after["n"] == len(sample) < before["n"] and before["min"] < SETTINGS.weight_floor
+    assert after["min"] == pytest.approx(SETTINGS.weight_floor) and after["max"] == pytest.approx(before["max"])
 
 
 def test_competing_decay_and_interaction_in_one_block() -> None:

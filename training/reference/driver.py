@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -41,12 +42,40 @@ _BATCH = 5000  # protons (or forced events) per batch: bounds the memory of the 
 
 
 @dataclass(frozen=True)
+class Tally:
+    """What the metadata needs of the muons that passed the selection, before equalising: summed weights
+    by source (``origin/kind``) and by generation, their number and their smallest and largest weight.
+    Tasks add theirs up, so no task ships its millions of selected muons back."""
+
+    sources: Counter[str]
+    generations: Counter[str]
+    n: int
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, muons: Muons) -> Tally:
+        w = muons.weight
+        return cls(by_source(muons, w), by_generation(muons, w), len(w), w.min(initial=np.inf), w.max(initial=-np.inf))
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(
+            self.sources + other.sources,
+            self.generations + other.generations,
+            self.n + other.n,
+            min(self.low, other.low),
+            max(self.high, other.high),
+        )
+
+
+@dataclass(frozen=True)
 class Block:
-    """Muons of one task after selection and equalisation, and the selected muons before equalising."""
+    """Muons of one task after selection and equalisation, with where each comes from, and the tally of
+    the selected muons before equalising."""
 
     muons: np.ndarray
     kept: Muons
-    selected: Muons
+    tally: Tally
 
 
 def _events_per_run(pot: int, settings: SourceSettings) -> dict[str, tuple[int, float]]:
@@ -147,7 +176,7 @@ def run_task(settings: SourceSettings, seed: int, index: int, pot: int, progress
     table[:, 1:4] = kept.position
     table[:, 4:7] = kept.momentum
     table[:, 7] = np.maximum(kept.weight, floor)
-    return Block(table, kept, muons)
+    return Block(table, kept, Tally.of(muons))
 
 
 _PROGRESS: Queue[int] | None = None  # a worker's channel to the progress bar
@@ -201,28 +230,40 @@ def _run_pool(
     return blocks
 
 
-def _fractions(weight: np.ndarray, keys: list[str]) -> dict[str, float]:
-    """Share of the summed ``weight`` per key, in the order keys first appear sorted."""
-    total = weight.sum()
-    names = sorted(set(keys))
-    key_array = np.array(keys, dtype=object)
-    return {name: float(weight[key_array == name].sum() / total) if total else 0.0 for name in names}
+def _shares(sums: Counter[str]) -> dict[str, float]:
+    """Each key's share of the total, keys sorted."""
+    total = sum(sums.values())
+    return {key: sums[key] / total if total else 0.0 for key in sorted(sums)}
 
 
-def source_keys(muons: Muons) -> list[str]:
-    """``origin/kind`` of each muon: e.g. ``primary/pi``, ``cascade/K`` (a later collision in the target),
-    ``absorber/pi`` (a collision in the hadron absorber), ``primary/charm``."""
-    return [f"{ORIGINS[o]}/{KINDS[k]}" for o, k in zip(muons.origin.tolist(), muons.kind.tolist(), strict=True)]
+def by_source(muons: Muons, values: np.ndarray) -> Counter[str]:
+    """Sums of ``values`` by where each muon comes from, keyed ``origin/kind``: e.g. ``primary/pi``,
+    ``cascade/K`` (a later collision in the target), ``absorber/pi`` (a collision in the hadron
+    absorber), ``primary/charm``."""
+    codes = muons.origin.astype(np.int64) * len(KINDS) + muons.kind
+    sums = np.bincount(codes, weights=values, minlength=len(ORIGINS) * len(KINDS))
+    counts = np.bincount(codes, minlength=len(sums))
+    return Counter(
+        {f"{ORIGINS[c // len(KINDS)]}/{KINDS[c % len(KINDS)]}": float(sums[c]) for c in np.flatnonzero(counts)}
+    )
+
+
+def by_generation(muons: Muons, values: np.ndarray) -> Counter[str]:
+    """Sums of ``values`` by the generation of the collision that made each muon's parent (1: the primary)."""
+    sums = np.bincount(muons.generation.astype(np.int64), weights=values)
+    counts = np.bincount(muons.generation.astype(np.int64), minlength=len(sums))
+    return Counter({str(g): float(sums[g]) for g in np.flatnonzero(counts)})
+
+
+def _spread(n: int, low: float, high: float) -> dict[str, float]:
+    return {"n": n, "min": float(low), "max": float(high)} if n else {"n": 0}
 
 
 def _assemble(blocks: list[Block], pot: int, seed: int, settings: SourceSettings) -> Sample:
     muons = np.concatenate([block.muons for block in blocks])
     kept = Muons.concatenate([block.kept for block in blocks])
-    raw = Muons.concatenate([block.selected for block in blocks])
+    tally = sum((block.tally for block in blocks[1:]), blocks[0].tally)
     weight = muons[:, -1].astype(np.float64)
-
-    def spread(values: np.ndarray) -> dict[str, float]:
-        return {"min": float(values.min()), "max": float(values.max())} if len(values) else {}
 
     layout = Layout.from_settings(settings)
     metadata = {
@@ -245,11 +286,13 @@ def _assemble(blocks: list[Block], pot: int, seed: int, settings: SourceSettings
         "README.md",
         # Share of the muon rate (sum of weights after the selection, before equalisation), by where the
         # muon comes from, and by the generation of the collision that made its parent; shares of rows.
-        "source_fractions": json.dumps(_fractions(raw.weight, source_keys(raw))),
-        "generation_fractions": json.dumps(_fractions(raw.weight, [str(g) for g in raw.generation.tolist()])),
-        "source_row_fractions": json.dumps(_fractions(np.ones(len(kept.weight)), source_keys(kept))),
-        "weights_before_equalising": json.dumps({"n": len(raw.weight), **spread(raw.weight)}),
-        "weights_after_equalising": json.dumps({"n": len(weight), **spread(weight)}),
+        "source_fractions": json.dumps(_shares(tally.sources)),
+        "generation_fractions": json.dumps(_shares(tally.generations)),
+        "source_row_fractions": json.dumps(_shares(by_source(kept, np.ones(len(kept.weight))))),
+        "weights_before_equalising": json.dumps(_spread(tally.n, tally.low, tally.high)),
+        "weights_after_equalising": json.dumps(
+            _spread(len(weight), weight.min(initial=np.inf), weight.max(initial=-np.inf))
+        ),
         "versions": json.dumps({name: version(name) for name in ("muongan", "pythia8mc", "numpy")}),
     }
     return Sample(muons, metadata)
