@@ -1,8 +1,9 @@
 """The materials of the target and the hadron absorber: what a hadron and a muon see in each.
 
 Values are the PDG's (Atomic and Nuclear Properties of Materials; Review of Particle Physics, "Passage
-of particles through matter"), rounded. Hadron interaction lengths are for high-energy inelastic
-hadron-nucleus collisions: the proton's is the PDG nuclear interaction length; pions and kaons have
+of particles through matter"), rounded; Mo's interaction length is the previous source's PDG-like
+15.25 cm. Hadron interaction lengths are for high-energy inelastic hadron-nucleus collisions: the
+proton's is the PDG nuclear interaction length; pions and kaons have
 smaller cross-sections, taken as fixed ratios of it (1.18 and 1.34: the PDG's pion interaction length
 of Fe, 20.4 cm against 16.8 cm, and the kaon-nucleon to pion-nucleon cross-section ratio at 20-200 GeV).
 

@@ -37,8 +37,8 @@ NUCLEONS: tuple[int, ...] = (2212, 2112)
 MUON = 13
 PROTON_MASS = 0.938272
 NUCLEON_MASS = {2212: PROTON_MASS, 2112: 0.939565}
-# Hadrons whose multiparton-interaction tables the cascade instance prepares; Pythia maps every other
-# hadron onto one of these (kaons onto 311, antinucleons onto 2212). Its default list of 22 takes 25 s.
+# Hadrons whose multiparton-interaction tables the variable-beam instances prepare (Pythia's default list
+# of 22 takes 25 s to initialise, these 3 take 3 s); every beam the cascade uses is still accepted.
 _BEAM_LIST = "{2212,211,311}"
 
 LIGHT_RESONANCES = (221, 331, 113, 223, 333)  # eta, eta', rho0, omega, phi
