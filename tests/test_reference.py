@@ -87,6 +87,17 @@ def test_cascade_products_and_muons_start_downstream_of_their_parent() -> None:
         assert np.allclose(travelled[:, 0], travelled[:, 2] * 0.05 / np.sqrt(1 - 0.05**2))  # on the line of flight
     assert np.all(children.generation == 2) and np.all(children.weight <= 0.5 / SETTINGS.roulette_min)
     assert np.all((muons.weight > 0) & (muons.weight < 0.5))
+    # However many roulettes a line of hadrons survives, no hadron outweighs 1 / roulette_min, no muon 1.
+    cap = 1 / SETTINGS.roulette_min
+    heavy = Hadrons(
+        *(getattr(children, name) for name in ("pid", "momentum", "position")),
+        children.weight * 0 + cap,
+        children.origin,
+        children.generation,
+    )
+    muons, grandchildren = cascade.step(heavy)
+    assert len(grandchildren.pid) > 0 and grandchildren.weight.max() <= cap * (1 + 1e-12)
+    assert np.all((muons.weight > 0) & (muons.weight <= 1))
 
 
 def test_muons_honour_the_contract_and_weights_lie_in_0_1(sample: Sample) -> None:

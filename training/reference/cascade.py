@@ -183,10 +183,13 @@ class Cascade:
         nucleon = np.where(on_proton, NUCLEONS[0], NUCLEONS[1])
         reach = h.momentum[rows, 3] + NUCLEON_MASS[NUCLEONS[0]] - self.settings.cascade_margin
         spare = reach - self.layout.needed_energy(point[:, 2], self.muon_floor)
-        chance = np.clip(spare / self.settings.roulette_scale, self.settings.roulette_min, 1.0)
+        weight = h.weight[rows] * fate.interaction[rows]
+        # The least chance also caps a hadron's weight at 1 / roulette_min, however many roulettes its
+        # ancestors survived: its muons' weights (x P(decay) x BR) then stay below 1.
+        least = np.maximum(self.settings.roulette_min, weight * self.settings.roulette_min)
+        chance = np.clip(spare / self.settings.roulette_scale, least, 1.0)
         worth = (spare > 0) & (self.rng.uniform(size=len(rows)) < chance)
-        rows, point, nucleon, chance = rows[worth], point[worth], nucleon[worth], chance[worth]
-        weight = h.weight[rows] * fate.interaction[rows] / chance
+        rows, point, nucleon, weight = rows[worth], point[worth], nucleon[worth], weight[worth] / chance[worth]
         origin = np.where(
             point[:, 2] >= self.layout.absorber_start, ORIGINS.index("absorber"), ORIGINS.index("cascade")
         )

@@ -44,7 +44,8 @@ class SourceSettings:
     # what a muon needs at the collision point to exit above the cut; GeV (see cascade.py).
     cascade_margin: float = 1.0
     # Collisions with little energy above that bound are made with probability spare / scale (at least
-    # roulette_min) and weighted back (Russian roulette, unbiased): they rarely lead to a muon.
+    # roulette_min) and weighted back (Russian roulette, unbiased): they rarely lead to a muon. A hadron's
+    # weight is capped at 1 / roulette_min (its chance is raised), so every muon's weight stays below 1.
     roulette_scale: float = 10.0
     roulette_min: float = 0.05
     # Share of the cascade's collisions made again with light resonances forced into muon channels.
