@@ -1,4 +1,4 @@
-"""The reference muon source: Pythia 8 on a thick Mo-like target, muons weighted per proton on target.
+"""The reference muon source: the Pythia 8 hadron cascade in SHiP's target and hadron absorber, weighted muons.
 
 ``muongan sample`` (:mod:`training.reference.command`) is the entry point; README.md in this folder
 describes the physics model, its approximations and measured figures.

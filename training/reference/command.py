@@ -6,16 +6,23 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
+from pathlib import Path
 
-from service.samples import FORMATS, write_sample
+from muongan.errors import UserError
+from service.contract.muons import SampleError
+from service.samples import FORMATS, format_from_suffix, write_sample
 from training.reference.driver import generate
 from training.reference.settings import SourceSettings
+
+# FairShip's beam model as run_simScript.py --MuonBack paints it by default: --SmearBeam, --PaintBeam (cm).
+FAIRSHIP_SMEAR, FAIRSHIP_PAINT = 0.8, 5.0
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pot", type=int, required=True, help="protons on target to simulate")
     parser.add_argument("--seed", type=int, required=True, help="random seed; same seed and POT give the same file")
-    parser.add_argument("--out", required=True, help="output file (.parquet by default; .npy, .arrow, .root)")
+    parser.add_argument("--out", required=True, help="output file (.parquet, .npy, .arrow or .root)")
     parser.add_argument("--format", choices=FORMATS, help="output format (default: from the file suffix)")
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)"
@@ -26,14 +33,35 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=SourceSettings.task_pot,
         help="protons per seeded task (the sample depends on it, not on --workers)",
     )
+    parser.add_argument(
+        "--beam-spot",
+        action="store_true",
+        help="paint FairShip's beam spot (0.8 cm Gaussian, 5 cm disc) on the primary interactions; "
+        "then run FairShip with --SmearBeam 0 --PaintBeam 0 (default: no spot, as SHiP's production)",
+    )
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Refuse what would fail only after the simulation: bad numbers, an unknown format, no directory."""
+    if args.pot < 1 or args.workers < 1 or args.task_pot < 1:
+        raise UserError("--pot, --workers and --task-pot must be positive")
+    if args.format is None:
+        try:
+            format_from_suffix(args.out)
+        except SampleError as error:
+            raise UserError(f"{error}, or give --format") from None
+    parent = Path(args.out).resolve().parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UserError(f"cannot write {args.out!r}: {parent} is not a writable directory")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.pot < 1 or args.workers < 1 or args.task_pot < 1:
-        print("muongan sample: --pot, --workers and --task-pot must be positive", file=sys.stderr)
-        return 2
+    _check(args)
+    settings = SourceSettings(task_pot=args.task_pot)
+    if args.beam_spot:
+        settings = replace(settings, beam_sigma=FAIRSHIP_SMEAR, beam_paint_radius=FAIRSHIP_PAINT)
     start = time.perf_counter()
-    sample = generate(args.pot, args.seed, SourceSettings(task_pot=args.task_pot), workers=args.workers)
+    sample = generate(args.pot, args.seed, settings, workers=args.workers)
     write_sample(sample, args.out, args.format)
     wall = time.perf_counter() - start
     print(

@@ -1,10 +1,9 @@
-"""Decays in flight of pi+-, K+- and K0L in the dense target, done once each with an exact weight.
+"""Decays in flight of pi+-, K+- and K0L into a muon: the channels and the muon's momentum.
 
-In a target a few interaction lengths long, a 20 GeV pion interacts long before it decays (decay
-length ~1 km against ~18 cm). Simulating the race would keep one pion in ~10^4; instead every such
-hadron decays once into a muon channel at a decay point drawn given that it decayed first, and the
-muon carries weight P(decay before interaction) x BR(muon channels). Exact in expectation, for the
-first generation of hadrons (the cascade's later generations are not modelled).
+In dense material a 20 GeV pion interacts long before it decays (decay length ~1 km against ~20 cm).
+Simulating the race would keep one pion in ~10^4; instead every such hadron decays into a muon channel
+at a point drawn given that it decayed first (:mod:`training.reference.geometry`), and the muon carries
+weight P(decay first) x BR(muon channels). This module does the decay itself, in the rest frame, boosted.
 """
 
 from __future__ import annotations
@@ -13,8 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pythia8mc
-
-from training.reference.settings import SourceSettings
 
 LONG_LIVED: tuple[int, ...] = (211, 321, 130)
 MUON = 13
@@ -37,7 +34,6 @@ class LongLived:
     pid: int
     mass: float
     ctau: float  # cm
-    interaction_length: float  # cm
     channels: tuple[MuonChannel, ...]
 
     @property
@@ -45,13 +41,12 @@ class LongLived:
         return sum(channel.branching for channel in self.channels)
 
 
-def long_lived_table(pythia: pythia8mc.Pythia, settings: SourceSettings) -> dict[int, LongLived]:
+def long_lived_table(pythia: pythia8mc.Pythia) -> dict[int, LongLived]:
     """Masses, lifetimes and two- and three-body muon channels from Pythia's particle data.
 
     Four-body muon channels (BR ~1e-5 of K+) are left out.
     """
     data = pythia.particleData
-    lengths = {211: settings.lambda_pion, 321: settings.lambda_kaon, 130: settings.lambda_kaon}
     table = {}
     for pid in LONG_LIVED:
         entry = data.particleDataEntryPtr(pid)
@@ -65,7 +60,7 @@ def long_lived_table(pythia: pythia8mc.Pythia, settings: SourceSettings) -> dict
             others = list(products)
             others.remove(muons[0])
             channels.append(MuonChannel(channel.bRatio(), muons[0], tuple(data.m0(p) for p in others)))
-        table[pid] = LongLived(pid, entry.m0(), entry.tau0() * MM_TO_CM, lengths[pid], tuple(channels))
+        table[pid] = LongLived(pid, entry.m0(), entry.tau0() * MM_TO_CM, tuple(channels))
     return table
 
 
@@ -110,38 +105,35 @@ def boost(energy: np.ndarray, momentum: np.ndarray, parent: np.ndarray, mass: fl
     return momentum + beta * (gamma**2 / (gamma + 1.0) * beta_p + gamma * energy[:, None])
 
 
-@dataclass(frozen=True)
-class InFlight:
-    """Muons from decays in flight, one per parent hadron (in the order of the parents given)."""
+def decay_rate(momentum: np.ndarray, pid: np.ndarray, table: dict[int, LongLived]) -> np.ndarray:
+    """Decays per cm of flight, m / (|p| c tau), of hadrons with (px, py, pz, E); 0 for those not in the table."""
+    rate = np.zeros(len(pid))
+    p = np.linalg.norm(momentum[:, :3], axis=1)
+    for hadron in table.values():
+        rows = np.abs(pid) == hadron.pid
+        rate[rows] = hadron.mass / (p[rows] * hadron.ctau)
+    return rate
 
-    pdg: np.ndarray
-    momentum: np.ndarray  # (n, 3) GeV/c
-    distance: np.ndarray  # (n,) cm from the parent's production point along its direction
-    weight: np.ndarray
 
-
-def decay_in_flight(
+def decay_to_muons(
     momentum: np.ndarray, pid: np.ndarray, table: dict[int, LongLived], rng: np.random.Generator
-) -> InFlight:
-    """Decay each hadron (rows of ``momentum`` = px, py, pz, E; ``|pid|`` in the table) into a muon."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decay each hadron (rows of ``momentum`` = px, py, pz, E; ``|pid|`` in the table) into a muon channel
+    picked by branching ratio: the muon's PDG code, its (px, py, pz), and the summed BR of the channels."""
     n = len(pid)
-    out = InFlight(np.empty(n), np.empty((n, 3)), np.empty(n), np.empty(n))
+    pdg, muon, branching = np.empty(n), np.empty((n, 3)), np.empty(n)
     for hadron in table.values():
         rows = np.flatnonzero(np.abs(pid) == hadron.pid)
         if not len(rows):
             continue
-        parent = momentum[rows]
-        decay_length = np.linalg.norm(parent[:, :3], axis=1) / hadron.mass * hadron.ctau
-        out.weight[rows] = hadron.interaction_length / (decay_length + hadron.interaction_length) * hadron.branching
-        # Given that it decayed first, the distance is exponential with the summed rate of both processes.
-        out.distance[rows] = rng.exponential(1.0 / (1.0 / decay_length + 1.0 / hadron.interaction_length))
-        branchings = np.array([channel.branching for channel in hadron.channels])
-        picked = rng.choice(len(branchings), size=len(rows), p=branchings / branchings.sum())
+        branching[rows] = hadron.branching
+        fractions = np.array([channel.branching for channel in hadron.channels])
+        picked = rng.choice(len(fractions), size=len(rows), p=fractions / fractions.sum())
         energy = np.empty(len(rows))
         for k, channel in enumerate(hadron.channels):
             mine = picked == k
             energy[mine] = rest_frame_energy(hadron.mass, channel.others, int(mine.sum()), rng)
-            out.pdg[rows[mine]] = channel.muon_pdg * np.sign(pid[rows[mine]])
+            pdg[rows[mine]] = channel.muon_pdg * np.sign(pid[rows[mine]])
         p_star = np.sqrt(energy**2 - MUON_MASS**2)[:, None] * isotropic(len(rows), rng)
-        out.momentum[rows] = boost(energy, p_star, parent, hadron.mass)
-    return out
+        muon[rows] = boost(energy, p_star, momentum[rows], hadron.mass)
+    return pdg, muon, branching

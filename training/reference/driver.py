@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -23,33 +24,65 @@ from tqdm import tqdm
 
 from service.contract.muons import COLUMNS, DTYPE
 from service.samples import Sample
-from training.reference.decays import LongLived, decay_in_flight, long_lived_table
-from training.reference.events import Particles, forced_weight
-from training.reference.geometry import interaction_points
-from training.reference.pythia_setup import NUCLEONS, RUNS, Generator, pythia_settings
+from training.reference.cascade import Cascade, Hadrons, tracked
+from training.reference.decays import long_lived_table
+from training.reference.events import KINDS, ORIGINS, Muons, Particles, forced_weight
+from training.reference.geometry import MUON_MASS, Layout, interaction_points
+from training.reference.pythia_setup import (
+    CASCADE,
+    INSTANCES,
+    NUCLEONS,
+    RESONANCE,
+    Generator,
+    pythia_settings,
+)
 from training.reference.settings import SourceSettings
 
-SOURCES: tuple[str, ...] = ("pi", "K", "K0L", "resonance", "charm", "beauty")
-_HADRON_SOURCE = {211: 0, 321: 1, 130: 2}
-_RUN_SOURCE = {"resonance": 3, "charm": 4, "beauty": 5}
-_BATCH = 5000  # events per nextBatch call: bounds the memory of the awkward arrays
+_BATCH = 5000  # protons (or forced events) per batch: bounds the memory of the awkward arrays
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What the metadata needs of the muons that passed the selection, before equalising: summed weights
+    by source (``origin/kind``) and by generation, their number and their smallest and largest weight.
+    Tasks add theirs up, so no task ships its millions of selected muons back."""
+
+    sources: Counter[str]
+    generations: Counter[str]
+    n: int
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, muons: Muons) -> Tally:
+        w = muons.weight
+        return cls(by_source(muons, w), by_generation(muons, w), len(w), w.min(initial=np.inf), w.max(initial=-np.inf))
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(
+            self.sources + other.sources,
+            self.generations + other.generations,
+            self.n + other.n,
+            min(self.low, other.low),
+            max(self.high, other.high),
+        )
 
 
 @dataclass(frozen=True)
 class Block:
-    """Muons of one task after equalisation, their source codes, and the raw weights before it."""
+    """Muons of one task after selection and equalisation, with where each comes from, and the tally of
+    the selected muons before equalising."""
 
     muons: np.ndarray
-    source: np.ndarray
-    raw_weight: np.ndarray
-    raw_source: np.ndarray
+    kept: Muons
+    tally: Tally
 
 
 def _events_per_run(pot: int, settings: SourceSettings) -> dict[str, tuple[int, float]]:
-    """Events of each run in a task of ``pot`` protons, and the weight of one of them in interactions."""
-    plan = {"soft": (pot, 1.0)}
+    """Events of each forced run in a task of ``pot`` protons, and the weight of one in interactions."""
+    plan = {}
     for run, per_pot, fraction in (
-        ("resonance", settings.resonance_events_per_pot, 1.0),
+        (RESONANCE, settings.resonance_events_per_pot, 1.0),
         ("charm", settings.charm_events_per_pot, settings.charm_fraction),
         ("beauty", settings.beauty_events_per_pot, settings.beauty_fraction),
     ):
@@ -58,76 +91,92 @@ def _events_per_run(pot: int, settings: SourceSettings) -> dict[str, tuple[int, 
     return plan
 
 
-def _batches(generator: Generator, run: str, n: int, rng: np.random.Generator) -> Iterator[Particles]:
-    """``n`` events of a run, each on a proton or a neutron in the target's proportion."""
+def _primaries(
+    generator: Generator, run: str, n: int, layout: Layout, rng: np.random.Generator
+) -> Iterator[tuple[Particles, np.ndarray]]:
+    """``n`` primary 400 GeV proton collisions in batches: Pythia's particles and each event's
+    interaction point, on a proton or neutron as the material at that point has them."""
     settings = generator.settings
-    on_neutron = rng.binomial(n, 1.0 - settings.target_protons / settings.target_nucleons)
-    for nucleon, count in zip(NUCLEONS, (n - on_neutron, on_neutron), strict=True):
-        for start in range(0, count, _BATCH):
-            yield Particles.from_batch(generator.pythias[run, nucleon].nextBatch(min(_BATCH, count - start)))
+    for start in range(0, n, _BATCH):
+        points = interaction_points(min(_BATCH, n - start), layout, settings, rng)
+        on_proton = rng.uniform(size=len(points)) < layout.proton_fraction(points[:, 2])
+        for nucleon, rows in zip(NUCLEONS, (np.flatnonzero(on_proton), np.flatnonzero(~on_proton)), strict=True):
+            done = 0
+            while done < len(rows):  # Pythia skips an event it fails (rarely): ask again for the rest
+                batch = generator.pythia(run, nucleon).nextBatch(len(rows) - done, "skip")
+                yield Particles.from_batch(batch), points[rows[done : done + len(batch)]]
+                done += len(batch)
 
 
-Muons = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # pdg, position, momentum, w, source
-
-
-def _in_flight_muons(
-    particles: Particles, origin: np.ndarray, table: dict[int, LongLived], p_min: float, rng: np.random.Generator
-) -> Muons:
-    """One weighted muon per final pi, K, K0L above ``p_min``, starting at its sampled decay point."""
-    rows = np.flatnonzero(
-        (particles.status > 0) & np.isin(np.abs(particles.pid), tuple(table)) & (particles.momentum[:, 3] > p_min)
+def _first_generation(particles: Particles, origin: np.ndarray, floor: float) -> Hadrons:
+    """The long-lived hadrons of primary collisions, at their production points."""
+    rows = np.flatnonzero((particles.status > 0) & tracked(particles.pid) & (particles.momentum[:, 3] > floor))
+    ones = np.ones(len(rows))
+    return Hadrons(
+        pid=particles.pid[rows],
+        momentum=particles.momentum[rows],
+        position=origin[particles.event[rows]] + particles.vertex[rows],
+        weight=ones,
+        origin=np.zeros(len(rows), dtype=np.int8),
+        generation=ones.astype(np.int8),
     )
-    hadron = particles.momentum[rows]
-    decayed = decay_in_flight(hadron, particles.pid[rows], table, rng)
-    direction = hadron[:, :3] / np.linalg.norm(hadron[:, :3], axis=1, keepdims=True)
-    position = origin[particles.event[rows]] + particles.vertex[rows] + decayed.distance[:, None] * direction
-    source = np.array([_HADRON_SOURCE[abs(p)] for p in particles.pid[rows]], dtype=np.int8)
-    return decayed.pdg, position, decayed.momentum, decayed.weight, source
 
 
 def _forced_muons(
-    particles: Particles, origin: np.ndarray, branching: dict[int, float], event_weight: float, source: int
+    particles: Particles, origin: np.ndarray, branching: dict[int, float], event_weight: float, kind: int
 ) -> Muons:
     """Pythia's muons that descend from a forced decay, at their production vertex."""
     rows = np.flatnonzero((particles.status > 0) & (np.abs(particles.pid) == 13))
     weight = forced_weight(particles, rows, branching) * event_weight
     rows, weight = rows[weight > 0], weight[weight > 0]
-    position = origin[particles.event[rows]] + particles.vertex[rows]
-    codes = np.full(len(rows), source, dtype=np.int8)
-    return particles.pid[rows].astype(float), position, particles.momentum[rows, :3], weight, codes
+    codes = np.zeros(len(rows), dtype=np.int8)
+    return Muons(
+        pdg=particles.pid[rows].astype(float),
+        position=origin[particles.event[rows]] + particles.vertex[rows],
+        momentum=particles.momentum[rows, :3],
+        weight=weight,
+        kind=codes + kind,
+        origin=codes,
+        generation=codes + 1,
+    )
+
+
+def selected(muons: Muons, layout: Layout, settings: SourceSettings) -> np.ndarray:
+    """SHiP's selection: the muon crosses the exit plane inside the sensitive box with kinetic energy
+    above the cut after its continuous energy loss in the rest of the target and the absorber."""
+    kinetic = layout.exit_energy(muons.position, muons.momentum) - MUON_MASS
+    return layout.crosses_exit(muons.position, muons.momentum) & (kinetic > settings.exit_kinetic_energy)
 
 
 def run_task(settings: SourceSettings, seed: int, index: int, pot: int, progress: Callable[[int], object]) -> Block:
-    """All runs of one task; muons with |p| above the cut, equalised at the weight floor.
-
-    ``progress`` is told the protons on target done after each batch of interactions.
-    """
+    """The cascade of ``pot`` protons and the forced runs of one task; the muons that pass SHiP's
+    selection, equalised at the weight floor. ``progress`` is told the protons done after each batch."""
     sequence = np.random.SeedSequence([seed, index])
-    generator = Generator(settings, sequence.generate_state(len(RUNS) * len(NUCLEONS)) % 900_000_000 + 1)
-    table = long_lived_table(generator.pythias["soft", NUCLEONS[0]], settings)
+    generator = Generator(settings, sequence.generate_state(len(INSTANCES)) % 900_000_000 + 1)
     rng = np.random.default_rng(sequence)
+    layout = Layout.from_settings(settings)
+    cascade = Cascade(generator, layout, long_lived_table(generator.pythias[CASCADE, NUCLEONS[0]]), rng)
     parts: list[Muons] = []
+    for particles, origin in _primaries(generator, CASCADE, pot, layout, rng):
+        parts += cascade.run(_first_generation(particles, origin, cascade.hadron_floor))
+        progress(len(origin))
     for run, (n_events, event_weight) in _events_per_run(pot, settings).items():
-        for particles in _batches(generator, run, n_events, rng):
-            n_interactions = int(particles.event.max(initial=-1)) + 1
-            origin = interaction_points(n_interactions, settings, rng)
-            if run == "soft":
-                parts.append(_in_flight_muons(particles, origin, table, settings.p_min, rng))
-                progress(n_interactions)
-            else:
-                parts.append(_forced_muons(particles, origin, generator.branching[run], event_weight, _RUN_SOURCE[run]))
-    pdg, position, momentum, weight, source = (np.concatenate(column) for column in zip(*parts, strict=True))
-    fast = np.linalg.norm(momentum, axis=1) > settings.p_min
-    pdg, position, momentum, weight, source = pdg[fast], position[fast], momentum[fast], weight[fast], source[fast]
-    if np.any(weight > 1.0):
-        raise RuntimeError(f"weight {weight.max()} above 1: raise the forced runs' events per POT")
-    kept = (weight >= settings.weight_floor) | (rng.uniform(size=len(weight)) * settings.weight_floor < weight)
-    muons = np.empty((int(kept.sum()), len(COLUMNS)), dtype=DTYPE)
-    muons[:, 0] = pdg[kept]
-    muons[:, 1:4] = position[kept]
-    muons[:, 4:7] = momentum[kept]
-    muons[:, 7] = np.maximum(weight[kept], settings.weight_floor)
-    return Block(muons, source[kept], weight, source)
+        for particles, origin in _primaries(generator, run, n_events, layout, rng):
+            parts.append(_forced_muons(particles, origin, generator.branching[run], event_weight, KINDS.index(run)))
+    muons = Muons.concatenate(parts)
+    muons = muons.take(np.flatnonzero(selected(muons, layout, settings)))
+    if np.any(muons.weight > 1.0):
+        raise RuntimeError(f"weight {muons.weight.max()} above 1: raise the forced runs' events per POT")
+    floor = settings.weight_floor
+    kept = muons.take(
+        np.flatnonzero((muons.weight >= floor) | (rng.uniform(size=len(muons.weight)) * floor < muons.weight))
+    )
+    table = np.empty((len(kept.weight), len(COLUMNS)), dtype=DTYPE)
+    table[:, 0] = kept.pdg
+    table[:, 1:4] = kept.position
+    table[:, 4:7] = kept.momentum
+    table[:, 7] = np.maximum(kept.weight, floor)
+    return Block(table, kept, Tally.of(muons))
 
 
 _PROGRESS: Queue[int] | None = None  # a worker's channel to the progress bar
@@ -181,34 +230,69 @@ def _run_pool(
     return blocks
 
 
+def _shares(sums: Counter[str]) -> dict[str, float]:
+    """Each key's share of the total, keys sorted."""
+    total = sum(sums.values())
+    return {key: sums[key] / total if total else 0.0 for key in sorted(sums)}
+
+
+def by_source(muons: Muons, values: np.ndarray) -> Counter[str]:
+    """Sums of ``values`` by where each muon comes from, keyed ``origin/kind``: e.g. ``primary/pi``,
+    ``cascade/K`` (a later collision in the target), ``absorber/pi`` (a collision in the hadron
+    absorber), ``primary/charm``."""
+    codes = muons.origin.astype(np.int64) * len(KINDS) + muons.kind
+    sums = np.bincount(codes, weights=values, minlength=len(ORIGINS) * len(KINDS))
+    counts = np.bincount(codes, minlength=len(sums))
+    return Counter(
+        {f"{ORIGINS[c // len(KINDS)]}/{KINDS[c % len(KINDS)]}": float(sums[c]) for c in np.flatnonzero(counts)}
+    )
+
+
+def by_generation(muons: Muons, values: np.ndarray) -> Counter[str]:
+    """Sums of ``values`` by the generation of the collision that made each muon's parent (1: the primary)."""
+    sums = np.bincount(muons.generation.astype(np.int64), weights=values)
+    counts = np.bincount(muons.generation.astype(np.int64), minlength=len(sums))
+    return Counter({str(g): float(sums[g]) for g in np.flatnonzero(counts)})
+
+
+def _spread(n: int, low: float, high: float) -> dict[str, float]:
+    return {"n": n, "min": float(low), "max": float(high)} if n else {"n": 0}
+
+
 def _assemble(blocks: list[Block], pot: int, seed: int, settings: SourceSettings) -> Sample:
     muons = np.concatenate([block.muons for block in blocks])
-    source = np.concatenate([block.source for block in blocks])
-    raw_weight = np.concatenate([block.raw_weight for block in blocks])
-    raw_source = np.concatenate([block.raw_source for block in blocks])
+    kept = Muons.concatenate([block.kept for block in blocks])
+    tally = sum((block.tally for block in blocks[1:]), blocks[0].tally)
     weight = muons[:, -1].astype(np.float64)
 
-    def by_source(values: np.ndarray, codes: np.ndarray) -> dict[str, float]:
-        total = values.sum()
-        return {name: float(values[codes == i].sum() / total) if total else 0.0 for i, name in enumerate(SOURCES)}
-
-    def spread(values: np.ndarray) -> dict[str, float]:
-        return {"min": float(values.min()), "max": float(values.max())} if len(values) else {}
-
+    layout = Layout.from_settings(settings)
     metadata = {
-        "generator": "muongan sample (training.reference): Pythia 8 on a thick Mo-like target",
+        "generator": "muongan sample (training.reference): Pythia 8 hadron cascade in a SHiP-like Mo/W target "
+        "and iron hadron absorber; muons with kinetic energy > "
+        f"{settings.exit_kinetic_energy:g} GeV at the absorber exit (z = {layout.exit_z:g} cm), "
+        "stored at their production vertex and momentum",
         "muons_per_pot": repr(float(weight.sum() / pot)),
         "pot": str(pot),
         "seed": str(seed),
         "generator_settings": settings.to_json(),
         "pythia_settings": json.dumps(
-            {f"{run}/{nucleon}": pythia_settings(run, nucleon, settings) for run in RUNS for nucleon in NUCLEONS}
+            {f"{run}/{nucleon}": pythia_settings(run, nucleon, settings) for run, nucleon in INSTANCES}
         ),
-        # Share of the muon rate (sum of weights, before equalisation) and of the rows, per source.
-        "source_fractions": json.dumps(by_source(raw_weight, raw_source)),
-        "source_row_fractions": json.dumps(by_source(np.ones(len(source)), source)),
-        "weights_before_equalising": json.dumps({"n": len(raw_weight), **spread(raw_weight)}),
-        "weights_after_equalising": json.dumps({"n": len(weight), **spread(weight)}),
+        "beam_spot": "none: FairShip's MuonBackGenerator paints it (run_simScript.py --SmearBeam 0.8 --PaintBeam 5)"
+        if settings.beam_sigma == 0 and settings.beam_paint_radius == 0
+        else f"Gaussian sigma {settings.beam_sigma} cm plus a uniform disc of radius {settings.beam_paint_radius} cm: "
+        "run FairShip with --SmearBeam 0 --PaintBeam 0",
+        "missing_sources": "electromagnetic muon pairs (gamma -> mu mu, e+ e- -> mu mu): see training/reference/"
+        "README.md",
+        # Share of the muon rate (sum of weights after the selection, before equalisation), by where the
+        # muon comes from, and by the generation of the collision that made its parent; shares of rows.
+        "source_fractions": json.dumps(_shares(tally.sources)),
+        "generation_fractions": json.dumps(_shares(tally.generations)),
+        "source_row_fractions": json.dumps(_shares(by_source(kept, np.ones(len(kept.weight))))),
+        "weights_before_equalising": json.dumps(_spread(tally.n, tally.low, tally.high)),
+        "weights_after_equalising": json.dumps(
+            _spread(len(weight), weight.min(initial=np.inf), weight.max(initial=-np.inf))
+        ),
         "versions": json.dumps({name: version(name) for name in ("muongan", "pythia8mc", "numpy")}),
     }
     return Sample(muons, metadata)

@@ -75,3 +75,29 @@ def forced_weight(particles: Particles, rows: np.ndarray, branching: dict[int, f
         forced |= hit
         current = np.where(alive, particles.mother[np.where(alive, current, 0)], -1)
     return np.where(forced, weight, 0.0)
+
+
+KINDS: tuple[str, ...] = ("pi", "K", "K0L", "resonance", "charm", "beauty")
+ORIGINS: tuple[str, ...] = ("primary", "cascade", "absorber")  # the collision that made the muon's parent
+
+
+@dataclass(frozen=True)
+class Muons:
+    """Muons at their production point, before the selection, with where they come from: the parent's
+    kind (index into ``KINDS``), the collision that made the parent (``ORIGINS``) and its generation
+    (1 for the primary proton's collision, 2 for a collision of one of its products, ...)."""
+
+    pdg: np.ndarray
+    position: np.ndarray  # (n, 3) cm
+    momentum: np.ndarray  # (n, 3) GeV/c
+    weight: np.ndarray
+    kind: np.ndarray
+    origin: np.ndarray
+    generation: np.ndarray
+
+    def take(self, rows: np.ndarray) -> Muons:
+        return Muons(*(getattr(self, name)[rows] for name in self.__dataclass_fields__))
+
+    @classmethod
+    def concatenate(cls, parts: list[Muons]) -> Muons:
+        return cls(*(np.concatenate([getattr(p, name) for p in parts]) for name in cls.__dataclass_fields__))

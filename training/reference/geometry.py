@@ -1,23 +1,160 @@
-"""Where protons interact: the beam spot across the target face and the depth of the first interaction."""
+"""Target and absorber as blocks along z: where particles interact or decay, and what muons lose.
+
+Everything works on whole columns of particles. Blocks are transversely unbounded (the target is 30 cm
+square and sits in iron shielding; hadrons and muons leaving its side are few and soft) and end at the
+exit plane, where FairShip's sensitive plane stops every track.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from training.reference.materials import KAON_TO_PROTON, MATERIALS, PION_TO_PROTON, Material
 from training.reference.settings import SourceSettings
 
+MUON_MASS = 0.1056584
+_KIND_RATIO = (1.0, PION_TO_PROTON, KAON_TO_PROTON)  # nucleons, pions, kaons
+_KAONS = (321, 130, 310)
+_PIONS = (211,)
 
-def interaction_points(n: int, settings: SourceSettings, rng: np.random.Generator) -> np.ndarray:
+
+def interaction_kind(pid: np.ndarray) -> np.ndarray:
+    """0 for baryons, 1 for pions, 2 for kaons: the column of a hadron's interaction length."""
+    kind = np.zeros(len(pid), dtype=np.int64)
+    kind[np.isin(np.abs(pid), _PIONS)] = 1
+    kind[np.isin(np.abs(pid), _KAONS)] = 2
+    return kind
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Block edges along z and each block's material."""
+
+    edges: np.ndarray  # (K + 1,) z of block boundaries, cm; the last is the exit plane
+    materials: tuple[Material, ...]
+    absorber_start: float
+    half_width: float
+    half_height: float
+
+    @classmethod
+    def from_settings(cls, settings: SourceSettings) -> Layout:
+        lengths = [length for _, length, _ in settings.layers]
+        edges = settings.target_front_z + np.concatenate([[0.0], np.cumsum(lengths)])
+        materials = tuple(MATERIALS[name].diluted(fraction) for name, _, fraction in settings.layers)
+        start = float(edges[len(lengths) - settings.absorber_layers])
+        return cls(edges, materials, start, settings.exit_half_width, settings.exit_half_height)
+
+    @property
+    def exit_z(self) -> float:
+        return float(self.edges[-1])
+
+    def block(self, z: np.ndarray) -> np.ndarray:
+        """Index of the block each z lies in (clipped to the first and last)."""
+        return np.clip(np.searchsorted(self.edges, z, side="right") - 1, 0, len(self.materials) - 1)
+
+    def proton_fraction(self, z: np.ndarray) -> np.ndarray:
+        return np.array([m.proton_fraction for m in self.materials])[self.block(z)]
+
+    def path_lengths(self, z: np.ndarray, cos_z: np.ndarray) -> np.ndarray:
+        """``(n, K)`` path length in each block from ``z`` to the exit plane along a direction with
+        z-cosine ``cos_z`` (> 0)."""
+        low = np.maximum(self.edges[:-1][None, :], z[:, None])
+        return np.clip(self.edges[1:][None, :] - low, 0.0, None) / cos_z[:, None]
+
+    def interaction_rates(self, pid: np.ndarray) -> np.ndarray:
+        """``(n, K)`` nuclear interaction rate (1/cm) of each hadron in each block."""
+        lengths = np.array([[m.interaction_length * r for r in _KIND_RATIO] for m in self.materials])
+        return 1.0 / lengths[:, interaction_kind(pid)].T
+
+    def exit_energy(self, position: np.ndarray, momentum: np.ndarray) -> np.ndarray:
+        """Muon energy at the exit plane after continuous loss ``a + b E`` in each block; below the muon
+        mass (or negative) where the muon stops first. ``momentum`` is (px, py, pz) at production."""
+        energy = np.sqrt(np.sum(momentum**2, axis=1) + MUON_MASS**2)
+        cos_z = momentum[:, 2] / np.linalg.norm(momentum, axis=1)
+        lengths = self.path_lengths(position[:, 2], cos_z)
+        for k, material in enumerate(self.materials):
+            scale = material.ionisation / material.radiative
+            energy = (energy + scale) * np.exp(-material.radiative * lengths[:, k]) - scale
+        return energy
+
+    def needed_energy(self, z: np.ndarray, exit_energy: float) -> np.ndarray:
+        """Energy a muon needs at ``z``, going straight along z, to reach the exit plane with ``exit_energy``:
+        the least any muon made at ``z`` needs."""
+        lengths = self.path_lengths(z, np.ones(len(z)))
+        energy = np.full(len(z), exit_energy)
+        for k in reversed(range(len(self.materials))):
+            material = self.materials[k]
+            scale = material.ionisation / material.radiative
+            energy = (energy + scale) * np.exp(material.radiative * lengths[:, k]) - scale
+        return energy
+
+    def crosses_exit(self, position: np.ndarray, momentum: np.ndarray) -> np.ndarray:
+        """Whether a straight track reaches the exit plane inside FairShip's sensitive box."""
+        forward = momentum[:, 2] > 0
+        pz = np.where(forward, momentum[:, 2], 1.0)
+        reach = (self.exit_z - position[:, 2]) / pz
+        x = position[:, 0] + momentum[:, 0] * reach
+        y = position[:, 1] + momentum[:, 1] * reach
+        return forward & (np.abs(x) < self.half_width) & (np.abs(y) < self.half_height)
+
+
+@dataclass(frozen=True)
+class Fates:
+    """Competing decay and interaction of hadrons along their straight path to the exit plane."""
+
+    decay: np.ndarray  # (n,) probability of decaying first, before the plane
+    interaction: np.ndarray  # (n,) probability of interacting first, before the plane
+    decay_parts: np.ndarray  # (n, K) the same per block
+    interaction_parts: np.ndarray
+    rate: np.ndarray  # (n, K) total rate per block
+    lengths: np.ndarray  # (n, K) path length per block
+    start: np.ndarray  # (n, K) path length before each block
+
+    def take(self, rows: np.ndarray) -> Fates:
+        return Fates(*(getattr(self, name)[rows] for name in self.__dataclass_fields__))
+
+
+def fates(layout: Layout, z: np.ndarray, cos_z: np.ndarray, pid: np.ndarray, decay_rate: np.ndarray) -> Fates:
+    """Probabilities of decay and interaction in each block, for hadrons at ``z`` with z-cosine ``cos_z``
+    and decay rate ``decay_rate`` (1/cm, 0 for stable ones): piecewise-constant competing hazards."""
+    lengths = layout.path_lengths(z, cos_z)
+    interaction_rate = layout.interaction_rates(pid)
+    rate = interaction_rate + decay_rate[:, None]
+    depth = np.cumsum(rate * lengths, axis=1)
+    entering = np.exp(-(depth - rate * lengths))
+    happens = entering - np.exp(-depth)  # something happens in this block
+    decay_parts = happens * decay_rate[:, None] / rate
+    interaction_parts = happens * interaction_rate / rate
+    start = np.cumsum(lengths, axis=1) - lengths
+    return Fates(
+        decay_parts.sum(axis=1), interaction_parts.sum(axis=1), decay_parts, interaction_parts, rate, lengths, start
+    )
+
+
+def sample_distance(f: Fates, parts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Path length to the point of the process whose per-block probabilities are ``parts``, given that it
+    happens first: the block by those probabilities, then a truncated exponential inside it."""
+    cumulative = np.cumsum(parts, axis=1)
+    u = rng.uniform(size=len(parts)) * cumulative[:, -1]
+    k = np.minimum((cumulative < u[:, None]).sum(axis=1), parts.shape[1] - 1)
+    rows = np.arange(len(parts))
+    rate, length = f.rate[rows, k], f.lengths[rows, k]
+    inside = -np.log1p(-rng.uniform(size=len(parts)) * -np.expm1(-rate * length)) / rate
+    return f.start[rows, k] + np.minimum(inside, length)
+
+
+def interaction_points(n: int, layout: Layout, settings: SourceSettings, rng: np.random.Generator) -> np.ndarray:
     """``(n, 3)`` primary interaction points in the SHiP frame, cm.
 
-    x, y: Gaussian smearing plus uniform painting of a disc (FairShip's beam model). z: exponential in
-    the proton interaction length, truncated to the target (it is long enough that nearly all interact).
+    x, y: FairShip's beam model (Gaussian smearing plus uniform painting of a disc) when the settings ask
+    for one, else on the axis as in SHiP's production. z: the protons' interactions in the blocks.
     """
     radius = settings.beam_paint_radius * np.sqrt(rng.uniform(size=n))
     angle = rng.uniform(0.0, 2 * np.pi, n)
-    x = radius * np.cos(angle) + rng.normal(0.0, settings.beam_sigma, n)
-    y = radius * np.sin(angle) + rng.normal(0.0, settings.beam_sigma, n)
-    lam = settings.lambda_proton
-    reach = -np.expm1(-settings.target_length / lam)  # P(interaction within the target)
-    depth = -lam * np.log1p(-reach * rng.uniform(size=n))
-    return np.column_stack([x, y, settings.target_front_z + depth])
+    x = radius * np.cos(angle) + rng.normal(0.0, 1.0, n) * settings.beam_sigma
+    y = radius * np.sin(angle) + rng.normal(0.0, 1.0, n) * settings.beam_sigma
+    front = np.full(n, settings.target_front_z)
+    f = fates(layout, front, np.ones(n), np.full(n, 2212), np.zeros(n))
+    return np.column_stack([x, y, front + sample_distance(f, f.interaction_parts, rng)])

@@ -1,10 +1,17 @@
 """Pythia 8 instances for each run of the source, and the branching ratios of the channels they force.
 
-Four kinds of run, each on a proton and on a neutron at rest (a Mo nucleus is a mix of both):
+Four kinds of run:
 
-- ``soft``: SoftQCD inelastic, the minimum-bias interaction of each proton on target; only its long-lived
-  pi, K and K0L are used (decayed in flight by :mod:`training.reference.decays`).
-- ``resonance``: SoftQCD inelastic with the light resonances forced into their muon channels.
+- ``cascade``: one SoftQCD inelastic instance whose beam hadron and energy change per collision
+  (``Beams:allowVariableEnergy``, ``Beams:allowIDAswitch``; ``setBeamIDs(id, nucleon)`` and
+  ``setKinematics(E, m_nucleon)`` in the fixed-target frame). It makes the minimum-bias interaction of
+  each proton on target and every later hadron-nucleon collision of the cascade; only long-lived pi, K,
+  K0L, nucleons and antinucleons are taken from it (decayed in flight or collided again).
+
+The heavy-flavour runs collide 400 GeV protons only, on a proton and on a neutron (one instance each):
+
+- ``resonance``: a second variable-beam SoftQCD instance, with the light resonances forced into their
+  muon channels: for primary interactions and for a share of the cascade's collisions.
 - ``charm`` / ``beauty``: HardQCD heavy-quark pairs with charm hadrons, tau and charmonium forced into
   muon channels, normalised afterwards to the per-interaction production fractions.
 
@@ -22,10 +29,17 @@ import pythia8mc
 
 from training.reference.settings import SourceSettings
 
-RUNS: tuple[str, ...] = ("soft", "resonance", "charm", "beauty")
+CASCADE = "cascade"
+RESONANCE = "resonance"
+VARIABLE: tuple[str, ...] = (CASCADE, RESONANCE)  # one instance each, any hadron beam at any energy
+RUNS: tuple[str, ...] = ("charm", "beauty")  # fixed 400 GeV proton beam, one instance per nucleon
 NUCLEONS: tuple[int, ...] = (2212, 2112)
 MUON = 13
 PROTON_MASS = 0.938272
+NUCLEON_MASS = {2212: PROTON_MASS, 2112: 0.939565}
+# Hadrons whose multiparton-interaction tables the variable-beam instances prepare (Pythia's default list
+# of 22 takes 25 s to initialise, these 3 take 3 s); every beam the cascade uses is still accepted.
+_BEAM_LIST = "{2212,211,311}"
 
 LIGHT_RESONANCES = (221, 331, 113, 223, 333)  # eta, eta', rho0, omega, phi
 CHARM_HADRONS = (411, 421, 431, 4122, 4132, 4232, 4332)
@@ -40,17 +54,26 @@ _HEAVY_FLAVOUR_FORCING: dict[int, tuple[int, ...]] = {
     100443: (MUON, 443),
 }
 FORCING: dict[str, dict[int, tuple[int, ...]]] = {
-    "soft": {},
     "resonance": {pid: (MUON,) for pid in LIGHT_RESONANCES},
     "charm": _HEAVY_FLAVOUR_FORCING,
     "beauty": _HEAVY_FLAVOUR_FORCING,
 }
+_VARIABLE_BEAM = (
+    "SoftQCD:inelastic = on",
+    "Beams:allowVariableEnergy = on",
+    "Beams:allowIDAswitch = on",
+    f"Beams:idAList = {_BEAM_LIST}",
+)
 _PROCESS: dict[str, tuple[str, ...]] = {
-    "soft": ("SoftQCD:inelastic = on",),
-    "resonance": ("SoftQCD:inelastic = on",),
+    CASCADE: _VARIABLE_BEAM,
+    RESONANCE: _VARIABLE_BEAM,
     "charm": ("HardQCD:hardccbar = on", "PhaseSpace:pTHatMin = 0."),
     "beauty": ("HardQCD:hardbbbar = on", "PhaseSpace:pTHatMin = 0."),
 }
+
+
+def beam_energy(settings: SourceSettings) -> float:
+    return sqrt(settings.beam_energy**2 + PROTON_MASS**2)
 
 
 def pythia_settings(run: str, nucleon: int, settings: SourceSettings) -> list[str]:
@@ -61,14 +84,14 @@ def pythia_settings(run: str, nucleon: int, settings: SourceSettings) -> list[st
         "Beams:frameType = 2",  # fixed target: beam A along +z, beam B at rest
         "Beams:idA = 2212",
         f"Beams:idB = {nucleon}",
-        f"Beams:eA = {sqrt(settings.beam_energy**2 + PROTON_MASS**2):.6f}",
-        "Beams:eB = 0.",
+        f"Beams:eA = {beam_energy(settings):.6f}",
+        f"Beams:eB = {NUCLEON_MASS[nucleon] if run in VARIABLE else 0.0}",
         "ParticleDecays:limitTau0 = on",
         f"ParticleDecays:tau0Max = {settings.tau0_max_mm}",
         "Random:setSeed = on",
         *_PROCESS[run],
     ]
-    for pid, products in FORCING[run].items():
+    for pid, products in FORCING.get(run, {}).items():
         lines += [f"{pid}:onMode = off", f"{pid}:onIfAny = {' '.join(map(str, products))}"]
     return lines
 
@@ -81,10 +104,16 @@ def forced_fraction(pythia: pythia8mc.Pythia, pid: int) -> float:
     return sum(channel.bRatio() for channel in channels if channel.onMode() > 0) / total
 
 
+INSTANCES: tuple[tuple[str, int], ...] = (
+    *((run, NUCLEONS[0]) for run in VARIABLE),
+    *((run, n) for run in RUNS for n in NUCLEONS),
+)
+
+
 @dataclass
 class Generator:
-    """Freshly initialised Pythia instances keyed by (run, nucleon), seeded in that order, and the forced
-    fractions of each run.
+    """Freshly initialised Pythia instances keyed by (run, nucleon) in the order of ``INSTANCES``, seeded
+    in that order, and the forced fractions of each run (a variable-beam instance is keyed (run, 2212)).
 
     Built anew for every task: an instance carries state from one event batch to the next that reseeding
     does not clear (seen as rare 1e-4 shifts of parton momenta in pn events), so reusing instances across
@@ -97,14 +126,21 @@ class Generator:
     branching: dict[str, dict[int, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        seeds = iter(self.seeds.tolist())
-        for run in RUNS:
-            for nucleon in NUCLEONS:
-                pythia = pythia8mc.Pythia("", False)
-                for line in [*pythia_settings(run, nucleon, self.settings), f"Random:seed = {next(seeds)}"]:
-                    if not pythia.readString(line):
-                        raise RuntimeError(f"Pythia rejected {line!r}")
-                if not pythia.init():
-                    raise RuntimeError(f"Pythia failed to initialise the {run} run on {nucleon}")
-                self.pythias[run, nucleon] = pythia
-            self.branching[run] = {pid: forced_fraction(pythia, pid) for pid in FORCING[run]}
+        for (run, nucleon), seed in zip(INSTANCES, self.seeds.tolist(), strict=True):
+            pythia = pythia8mc.Pythia("", False)
+            for line in [*pythia_settings(run, nucleon, self.settings), f"Random:seed = {seed}"]:
+                if not pythia.readString(line):
+                    raise RuntimeError(f"Pythia rejected {line!r}")
+            if not pythia.init():
+                raise RuntimeError(f"Pythia failed to initialise the {run} run on {nucleon}")
+            self.pythias[run, nucleon] = pythia
+            self.branching[run] = {pid: forced_fraction(pythia, pid) for pid in FORCING.get(run, {})}
+
+    def pythia(self, run: str, nucleon: int) -> pythia8mc.Pythia:
+        """The instance for ``run`` on ``nucleon``; a variable-beam one is set to a 400 GeV proton on it."""
+        if run not in VARIABLE:
+            return self.pythias[run, nucleon]
+        pythia = self.pythias[run, NUCLEONS[0]]
+        pythia.setBeamIDs(2212, nucleon)
+        pythia.setKinematics(beam_energy(self.settings), NUCLEON_MASS[nucleon])
+        return pythia
