@@ -25,21 +25,24 @@ from training.gan import PhysicalDiscriminator, PhysicalGenerator, replaces_best
 from training.scaling import Scaling
 
 _SCALING = Scaling(
+    r_max=20.0,
     r_mean=1.0,
     r_std=0.5,
     z_low=-7085.0,
-    z_scale=20.0,
-    z_mean=0.0,
+    z_high=-6800.0,
+    z_mean=-2.0,
     z_std=1.0,
-    pt_scale=0.5,
-    pt_mean=1.0,
-    pt_std=0.6,
+    theta_max=0.3,
+    theta_scale=0.02,
+    theta_mean=1.0,
+    theta_std=0.6,
     p_low=9.9,
     p_high=400.0,
     p_mean=0.2,
     p_std=1.2,
 )
 _CONFIG = TrainConfig(**TINY_CONFIG)
+_AUX_RANGE = np.array([[0.0] * 4, [5.0] * 4])
 
 
 def _fields() -> dict[str, object]:
@@ -64,7 +67,7 @@ def test_config_round_trips_and_rejects_typos(tmp_path: Path) -> None:
 
 
 def test_tensorflow_and_onnxruntime_agree() -> None:
-    generator = PhysicalGenerator(networks.generator(_CONFIG), _SCALING, _CONFIG.noise_dim).function
+    generator = PhysicalGenerator(networks.generator(_CONFIG), _SCALING, _CONFIG.noise_dim, _AUX_RANGE).function
     inputs = draw_plain(2000, np.eye(4), 0.5, _CONFIG.noise_dim, np.random.default_rng(0))
     assert run_both(to_onnx(generator), generator, inputs) <= 1e-5
     discriminator = PhysicalDiscriminator(
@@ -77,11 +80,11 @@ def test_tensorflow_and_onnxruntime_agree() -> None:
 def test_export_refuses_when_onnx_differs(tmp_path: Path) -> None:
     """A graph with a random op: ONNX RandomNormal draws another stream, so the outputs disagree."""
     model = networks.generator(_CONFIG)
-    signature = PhysicalGenerator(model, _SCALING, _CONFIG.noise_dim).function.input_signature
+    signature = PhysicalGenerator(model, _SCALING, _CONFIG.noise_dim, _AUX_RANGE).function.input_signature
 
     @tf.function(input_signature=signature)
     def noisy(noise: tf.Tensor, aux: tf.Tensor, charge: tf.Tensor) -> dict[str, tf.Tensor]:
-        muons = PhysicalGenerator(model, _SCALING, _CONFIG.noise_dim).function(noise, aux, charge)["muons"]
+        muons = PhysicalGenerator(model, _SCALING, _CONFIG.noise_dim, _AUX_RANGE).function(noise, aux, charge)["muons"]
         return {"muons": muons + tf.random.normal(tf.shape(muons))}
 
     discriminator = PhysicalDiscriminator(networks.discriminator(_CONFIG), networks.aux_head(_CONFIG), _SCALING)
