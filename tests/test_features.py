@@ -94,7 +94,9 @@ def test_canonical_is_the_same_physical_muon(scaling: Scaling) -> None:
     again = to_physical(projected, scaling).numpy()
     np.testing.assert_allclose(again, physical, rtol=1e-5, atol=1e-5 * np.abs(physical).max())
     v = observables(with_unit_weight(physical))
-    inner = (np.hypot(v["x"], v["y"]) < 0.99 * scaling.r_max) & (np.arctan2(v["pt"], v["pz"]) < 0.99 * scaling.theta_max)
+    inner = (np.hypot(v["x"], v["y"]) < 0.99 * scaling.r_max) & (
+        np.arctan2(v["pt"], v["pz"]) < 0.99 * scaling.theta_max
+    )
     assert inner.mean() > 0.95
     np.testing.assert_allclose(
         projected.numpy()[inner], to_features(tf.constant(physical[inner]), scaling).numpy(), rtol=1e-3, atol=3e-2

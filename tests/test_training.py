@@ -1,10 +1,9 @@
 """Training pieces: config files, TF vs onnxruntime at export, refusal of a mismatching export, resume,
-figures of merit, and ``muongan evaluate``."""
+figures of merit, and every knob of the hyper-parameter search (``muongan evaluate``: test_evaluation.py)."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +13,17 @@ import tensorflow as tf
 from conftest import TINY_CONFIG
 
 from muongan.cli import main
-from service.manifest import DISCRIMINATOR, GENERATOR, Manifest, sha256_of
+from service.manifest import Manifest
 from service.muons import PHYSICAL_COLUMNS, UNITS
+from service.samples import read_sample
 from training import networks
 from training.config import TrainConfig
+from training.dataset import prepare
 from training.draw import draw_plain
 from training.export import ExportMismatch, export_model, run_both, to_onnx
 from training.fom import figures_of_merit
-from training.gan import PhysicalDiscriminator, PhysicalGenerator, replaces_best
+from training.gan import PhysicalDiscriminator, PhysicalGenerator, Trainer, replaces_best, tail_weights
+from training.physical import all_physical, violations
 from training.scaling import Scaling
 
 _SCALING = Scaling(
@@ -138,19 +140,35 @@ def test_the_latest_evaluation_within_noise_of_the_lowest_auc_is_kept() -> None:
     assert not replaces_best(0.5201, lowest=0.52, tolerance=0.0)  # tolerance 0: the lowest AUC alone
 
 
-def test_evaluate_records_figures_and_keeps_checksums(
-    tiny_model: Path, tiny_sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    model = tmp_path / "model"
-    shutil.copytree(tiny_model, model)  # the shared fixture stays as trained
-    before = {name: sha256_of(model / name) for name in (GENERATOR, DISCRIMINATOR)}
-    (model / "report_1d.png").unlink()
-    assert main(["evaluate", "--model", str(model), "--reference", str(tiny_sample), "--n", "3000"]) == 0
-    printed = json.loads(capsys.readouterr().out)
-    evaluation = Manifest.load(model).figures_of_merit["evaluation"]
-    assert printed == evaluation
-    assert evaluation["reference"]["sha256"] == sha256_of(tiny_sample)
-    assert evaluation["n_generated"] == 3000 and 0.0 <= evaluation["classifier_auc"] <= 1.0
-    assert set(evaluation["tail_rates"]) == {"pt_above_3", "p_above_100"}
-    assert Manifest.load(model).files == before == {name: sha256_of(model / name) for name in before}
-    assert (model / "report_1d.png").read_bytes().startswith(b"\x89PNG")
+def test_tail_weights_turn_plain_aux_into_widened_aux() -> None:
+    """Weighted by tail_weights(s), half-normal aux have the second moment s^2 of a marginal widened by s."""
+    aux = np.abs(np.random.default_rng(2).normal(size=(1_000_000, 4))).astype(np.float32)
+    np.testing.assert_array_equal(tail_weights(tf.constant(aux[:5]), 1.0).numpy(), 1.0)
+    weights = tail_weights(tf.constant(aux), 1.2).numpy()
+    assert weights.mean() == pytest.approx(1.0, rel=1e-4)
+    assert np.average(aux[:, 0] ** 2, weights=weights) == pytest.approx(1.2**2, rel=0.02)  # 8 seeds: within 0.6%
+    order = np.argsort(np.sum(aux**2, axis=1))
+    assert np.all(np.diff(weights[order]) >= 0)
+
+
+@pytest.mark.parametrize(
+    "knob",
+    [
+        {"gradient_penalty": 10.0},
+        {"tail_scale": 1.5},
+        {"generator_hidden": [16, 16, 16], "discriminator_hidden": [64]},
+        {"noise_dim": 3},
+        {"batch_size": 32, "discriminator_steps": 2},
+    ],
+)
+def test_every_search_knob_trains(knob: dict[str, object], tiny_sample: Path, tmp_path: Path) -> None:
+    config = TrainConfig(**{**TINY_CONFIG, "aux_head_steps": 10, **knob})
+    trainer = Trainer(config, prepare(read_sample(tiny_sample), config), tmp_path)
+    trainer.pretrain_aux_heads()
+    losses = [{k: float(v) for k, v in trainer._train_step().items()} for _ in range(3)]
+    assert all(np.isfinite(value) for step in losses for value in step.values())
+    assert all((step["r1"] > 0) == (config.gradient_penalty > 0) for step in losses)
+    assert trainer.generator.input_shape[1] == config.noise_dim + 5
+    widths = [layer.units for layer in trainer.generator.layers if hasattr(layer, "units")]
+    assert widths == [*config.generator_hidden, 8]
+    assert all_physical(violations(trainer.generate(500, seed=1), trainer.data.scaling.to_dict()))

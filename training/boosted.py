@@ -45,7 +45,7 @@ def _check(muons: np.ndarray, region: dict[str, Any], reference: dict[str, float
     }
 
 
-def _ess_gain(plain: np.ndarray, boosted: np.ndarray, variable: str) -> dict[str, float]:
+def _ess_gain(plain: np.ndarray, boosted: np.ndarray, variable: str) -> dict[str, Any]:
     values = features(plain)[variable]
     threshold = float(np.quantile(values, QUANTILE))
     plain_per_muon = float(np.mean(values > threshold))
@@ -63,9 +63,7 @@ def _ess_gain(plain: np.ndarray, boosted: np.ndarray, variable: str) -> dict[str
     }
 
 
-def boosted_figures(
-    engine: Engine, plain: np.ndarray, n: int, seed: int, reference: np.ndarray
-) -> dict[str, Any]:
+def boosted_figures(engine: Engine, plain: np.ndarray, n: int, seed: int, reference: np.ndarray) -> dict[str, Any]:
     """Physical checks and ESS gains; ``plain`` is the evaluation's plain sample, ``n`` muons per boosted run."""
     region = engine.manifest.hyperparameters.get("feature_scaling", {})
     ref = features(reference)
@@ -80,10 +78,12 @@ def boosted_figures(
             if scale == ESS_SCALE:
                 ess[group] = _ess_gain(plain, muons, GROUP_VARIABLE[group])
     every = engine.boosted_source([LARGEST_SCALE] * len(AUX_GROUPS))
-    checks[f"boosted all x{LARGEST_SCALE:g}"] = _check(engine.generate(Request(seed, 0, n, every))[0], region, reference_edges)
+    checks[f"boosted all x{LARGEST_SCALE:g}"] = _check(
+        engine.generate(Request(seed, 0, n, every))[0], region, reference_edges
+    )
     for value in EXTREME_AUX:
-        source = engine.custom_source(np.full((n, len(AUX_GROUPS)), value, dtype=np.float32))
+        custom = engine.custom_source(np.full((n, len(AUX_GROUPS)), value, dtype=np.float32))
         checks[f"custom aux {value:g} in every group"] = _check(
-            engine.generate(Request(seed, 0, n, source))[0], region, reference_edges
+            engine.generate(Request(seed, 0, n, custom))[0], region, reference_edges
         )
     return {"checks": checks, "ess": {"scale": ESS_SCALE, "quantile": QUANTILE, "groups": ess}}

@@ -81,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
     z_front = float(muons[:, 3].min())  # the reference's first muons start at the target front
     engine = Engine(model, draw_threads=2)
     try:
-        figures, generated = evaluate(engine, chosen, args.seed, args.seeds, args.n_boosted or max(MIN_N, n // 4), z_front)
+        figures, generated = evaluate(
+            engine, chosen, args.seed, args.seeds, args.n_boosted or max(MIN_N, n // 4), z_front
+        )
     finally:
         engine.close()
     figures = {"model": model.manifest.name, "generator_sha256": model.sha256, "reference": reference, **figures}

@@ -47,7 +47,9 @@ def tail_table(generated: np.ndarray, reference: np.ndarray, z_front: float) -> 
             label = f"{name} > {threshold:.4g} {UNITS[name]} (reference {100 * q:g}%)"
             cuts.append((label, gen[name] > threshold, ref[name] > threshold))
     cuts.append(("pt > 3 GeV/c", gen["pt"] > 3, ref["pt"] > 3))
-    cuts.append(("p > 100 GeV/c and pt > 3 GeV/c", (gen["p"] > 100) & (gen["pt"] > 3), (ref["p"] > 100) & (ref["pt"] > 3)))
+    cuts.append(
+        ("p > 100 GeV/c and pt > 3 GeV/c", (gen["p"] > 100) & (gen["pt"] > 3), (ref["p"] > 100) & (ref["pt"] > 3))
+    )
     rows = []
     for label, gen_above, ref_above in cuts:
         g, r = _rate(gen_above, w_gen), _rate(ref_above, w_ref)
