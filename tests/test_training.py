@@ -172,3 +172,11 @@ def test_every_search_knob_trains(knob: dict[str, object], tiny_sample: Path, tm
     widths = [layer.units for layer in trainer.generator.layers if hasattr(layer, "units")]
     assert widths == [*config.generator_hidden, 8]
     assert all_physical(violations(trainer.generate(500, seed=1), trainer.data.scaling.to_dict()))
+
+
+def test_the_search_configs_are_valid() -> None:
+    """Every config of the hyper-parameter search (training/README.md) loads: a typo would waste a 150-minute run."""
+    configs = sorted((Path(__file__).parents[1] / "training" / "search").glob("*.json"))
+    assert len(configs) >= 5
+    for path in configs:
+        TrainConfig.load(path)

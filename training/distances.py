@@ -66,7 +66,7 @@ def fpd(
     p_x, p_y = _probability(w_reference), _probability(w_generated)
     largest = min(FPD_BATCHES[1], len(x), len(y))
     smallest = min(FPD_BATCHES[0], largest * FPD_BATCHES[0] // FPD_BATCHES[1])
-    sizes = (1.0 / np.linspace(1.0 / smallest, 1.0 / largest, FPD_POINTS)).astype(np.int64)
+    sizes = np.round(1.0 / np.linspace(1.0 / smallest, 1.0 / largest, FPD_POINTS)).astype(np.int64)
     rng = np.random.default_rng(seed)
     means = []
     for size in sizes:
