@@ -60,12 +60,13 @@ def fpd(
     generated: np.ndarray,
     w_generated: np.ndarray,
     seed: int,
+    batch_sizes: tuple[int, int] = FPD_BATCHES,
 ) -> dict[str, float | list[int]]:
-    """FPD value and error; the batch sizes used are reported with them."""
+    """FPD value and error; the batch sizes used are reported with them (both shrink with small samples)."""
     x, y = normalise(reference, generated)
     p_x, p_y = _probability(w_reference), _probability(w_generated)
-    largest = min(FPD_BATCHES[1], len(x), len(y))
-    smallest = min(FPD_BATCHES[0], largest * FPD_BATCHES[0] // FPD_BATCHES[1])
+    largest = min(batch_sizes[1], len(x), len(y))
+    smallest = min(batch_sizes[0], largest * batch_sizes[0] // batch_sizes[1])
     sizes = np.round(1.0 / np.linspace(1.0 / smallest, 1.0 / largest, FPD_POINTS)).astype(np.int64)
     rng = np.random.default_rng(seed)
     means = []
@@ -81,17 +82,22 @@ def fpd(
     return {"value": float(intercept), "error": float(np.sqrt(covariance[0, 0])), "batch_sizes": sizes.tolist()}
 
 
+def _kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(a.b / d + 1)^4`` for every pair, squared twice in place (``**4`` on 25e6 doubles is 10x slower)."""
+    k = a @ b.T
+    k /= a.shape[1]
+    k += 1.0
+    k *= k
+    k *= k
+    return k
+
+
 def mmd_poly(x: np.ndarray, y: np.ndarray) -> float:
     """Unbiased quadratic MMD^2 with the kernel ``(a.b / d + 1)^4`` (diagonal terms left out)."""
-    d = x.shape[1]
-
-    def kernel_sum(a: np.ndarray, b: np.ndarray) -> float:
-        return float(np.sum((a @ b.T / d + 1.0) ** 4))
-
     m, n = len(x), len(y)
-    xx = (kernel_sum(x, x) - np.sum((np.einsum("ij,ij->i", x, x) / d + 1.0) ** 4)) / (m * (m - 1))
-    yy = (kernel_sum(y, y) - np.sum((np.einsum("ij,ij->i", y, y) / d + 1.0) ** 4)) / (n * (n - 1))
-    return float(xx + yy - 2.0 * kernel_sum(x, y) / (m * n))
+    xx, yy = _kernel(x, x), _kernel(y, y)
+    within = (xx.sum() - np.trace(xx)) / (m * (m - 1)) + (yy.sum() - np.trace(yy)) / (n * (n - 1))
+    return float(within - 2.0 * _kernel(x, y).mean())
 
 
 def kpd(
@@ -100,11 +106,12 @@ def kpd(
     generated: np.ndarray,
     w_generated: np.ndarray,
     seed: int,
+    batch: int = KPD_BATCH,
 ) -> dict[str, float | int]:
     """KPD median and error (half the 16-84% spread) over :data:`KPD_REPEATS` batches."""
     x, y = normalise(reference, generated)
     p_x, p_y = _probability(w_reference), _probability(w_generated)
-    size = min(KPD_BATCH, len(x), len(y))
+    size = min(batch, len(x), len(y))
     rng = np.random.default_rng(seed)
     values = [mmd_poly(_batch(x, p_x, size, rng), _batch(y, p_y, size, rng)) for _ in range(KPD_REPEATS)]
     low, median, high = np.percentile(values, [16.275, 50, 83.725])
