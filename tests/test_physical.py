@@ -50,7 +50,7 @@ def test_extreme_aux_gives_physical_muons(
     region = manifest.hyperparameters["feature_scaling"]
     counts = violations(_run(generator, manifest, _aux(value, group)), region)
     assert all_physical(counts), counts
-    assert region["theta_max"] < np.pi / 2 and region["p_high"] == manifest.hyperparameters["p_max"]
+    assert region["sin_theta_max"] < 1 and region["p_high"] == manifest.hyperparameters["p_max"]
 
 
 def test_aux_beyond_the_trained_range_is_clipped_in_the_graph(

@@ -67,7 +67,7 @@ class TrainConfig(BaseModel):
         default=0.1,
         gt=0,
         le=1,
-        description="Upper edges of r, z and theta lie this fraction of the sample's extent beyond its largest value",
+        description="Upper edges of r, z and sin theta lie this fraction of the sample's extent beyond its maximum",
     )
 
     @classmethod

@@ -2,7 +2,7 @@
 
 The networks never see physical units: a GAN learns badly from columns that span orders of magnitude
 and from Cartesian transverse coordinates whose distribution is azimuthally symmetric. So the start
-point becomes (r, azimuth) and z; the momentum becomes |p|, its polar angle theta to the beam and its
+point becomes (r, azimuth) and z; the momentum becomes |p|, the sine of its polar angle theta to the beam and its
 azimuth; azimuths as (cos, sin), which have no wrap-around discontinuity.
 
 Every feature maps onto its physical range through a bounded monotone map, so that **every generator
@@ -10,24 +10,28 @@ output, for any input, is a physical muon by construction** (no rejection, no cl
 
 - |p| in [p_low, p_high] (momentum cut, beam momentum) and z in [z_low, z_high] (target front, the
   sample's last muon plus a margin): logits in units of the span;
-- theta in [0, theta_max] with theta_max < pi/2, so pz = |p| cos(theta) > 0 and pT = |p| sin(theta) < |p|;
+- the polar angle through its sine, sin(theta) = pT / |p| in [0, sin_theta_max] with sin_theta_max < 1,
+  so pT = |p| sin(theta) < |p| and pz = |p| sqrt((1 - sin)(1 + sin)) > 0;
 - r in [0, r_max] (the sample's region plus a margin).
 
-r and theta sit at exactly 0 for a large share of muons (SHiP's primary vertex; pT = 0), so they are
-floored rather than logit-mapped: ``g(r) = sqrt(r_max atanh(r / r_max))`` and
-``g(theta) = asinh(theta_max / theta_scale * atanh(theta / theta_max))``; near 0 these are the plain
+r and sin(theta) sit at exactly 0 for a large share of muons (SHiP's primary vertex; pT = 0), so they
+are floored rather than logit-mapped: ``g(r) = sqrt(r_max atanh(r / r_max))`` and
+``g(s) = asinh(s_max / s_scale * atanh(s / s_max))`` for ``s = sin(theta)``; near 0 these are the plain
 sqrt and asinh scalings, near the upper edge they stretch so that the inverse saturates at the edge.
+The sine, not the angle, is generated because onnxruntime's Sin and Cos kernels round differently in
+their vectorised and scalar paths, which made a muon depend on how rows were split into calls (the
+service promises bit-identical slices); sqrt, tanh and the logistic function do not.
 Each scaled column is standardised with constants fitted on the weighted training sample
 (:class:`training.scaling.Scaling`).
 
-Feature layout (:data:`FEATURES`): charge, r, cos phi, sin phi, z, theta, cos psi, sin psi, p
+Feature layout (:data:`FEATURES`): charge, r, cos phi, sin phi, z, sin theta, cos psi, sin psi, p
 (phi: azimuth of the start point, psi: azimuth of the momentum). The generator emits the last eight;
 charge is its conditional input.
 
 :func:`to_features` and :func:`to_physical` are exact inverses inside the physical region; values
 beyond an edge (a user's seed muon outside the training region) get finite, extreme features.
 :func:`canonical` maps any raw generator output onto the image of :func:`to_features` (radius and
-angle clamped at their floors, azimuths normalised) without passing through physical units, so
+sin theta clamped at their floors, azimuths normalised) without passing through physical units, so
 training never differentiates ``hypot`` at 0; ``canonical(f) == to_features(to_physical(f))`` away
 from the saturated upper edges (tested).
 """
@@ -39,7 +43,7 @@ import tensorflow as tf
 from service.muons import MUON_PDG
 from training.scaling import Scaling
 
-FEATURES: tuple[str, ...] = ("charge", "r", "cos_phi", "sin_phi", "z", "theta", "cos_psi", "sin_psi", "p")
+FEATURES: tuple[str, ...] = ("charge", "r", "cos_phi", "sin_phi", "z", "sin_theta", "cos_psi", "sin_psi", "p")
 N_FEATURES = len(FEATURES)
 N_GENERATED = N_FEATURES - 1  # everything but charge
 _EPS = 1e-12
@@ -52,17 +56,19 @@ def to_features(physical: tf.Tensor, s: Scaling) -> tf.Tensor:
     pdg, x, y, z, px, py, pz = tf.unstack(tf.cast(physical, tf.float32), axis=1)
     r, cos_phi, sin_phi = _polar(x, y)
     pt, cos_psi, sin_psi = _polar(px, py)
-    theta = tf.atan2(pt, pz)
+    p = tf.sqrt(pt * pt + pz * pz)
+    sin_theta = tf.math.divide_no_nan(pt, p)
+    s_max, s_scale = s.sin_theta_max, s.sin_theta_scale
     columns = [
         -pdg / MUON_PDG,
         (tf.sqrt(s.r_max * _atanh_below(r / s.r_max)) - s.r_mean) / s.r_std,
         cos_phi,
         sin_phi,
         (_logit_between(z, s.z_low, s.z_high) - s.z_mean) / s.z_std,
-        (tf.asinh(s.theta_max / s.theta_scale * _atanh_below(theta / s.theta_max)) - s.theta_mean) / s.theta_std,
+        (tf.asinh(s_max / s_scale * _atanh_below(sin_theta / s_max)) - s.sin_theta_mean) / s.sin_theta_std,
         cos_psi,
         sin_psi,
-        (_logit_between(tf.sqrt(pt * pt + pz * pz), s.p_low, s.p_high) - s.p_mean) / s.p_std,
+        (_logit_between(p, s.p_low, s.p_high) - s.p_mean) / s.p_std,
     ]
     return tf.stack(columns, axis=1)
 
@@ -72,24 +78,25 @@ def to_physical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
 
     pdg is exactly ``-13 * charge``; every output lies in the physical region (module docstring).
     """
-    charge, f_r, c_phi, s_phi, f_z, f_theta, c_psi, s_psi, f_p = tf.unstack(features, axis=1)
+    charge, f_r, c_phi, s_phi, f_z, f_sin, c_psi, s_psi, f_p = tf.unstack(features, axis=1)
     h_r = tf.nn.relu(f_r * s.r_std + s.r_mean)
     r = s.r_max * tf.tanh(tf.square(h_r) / s.r_max)
-    h_theta = tf.nn.relu(f_theta * s.theta_std + s.theta_mean)
-    theta = s.theta_max * tf.tanh(s.theta_scale / s.theta_max * tf.sinh(h_theta))
+    h_sin = tf.nn.relu(f_sin * s.sin_theta_std + s.sin_theta_mean)
+    sin_theta = s.sin_theta_max * tf.tanh(s.sin_theta_scale / s.sin_theta_max * tf.sinh(h_sin))
     z = s.z_low + (s.z_high - s.z_low) * tf.sigmoid(f_z * s.z_std + s.z_mean)
     p = s.p_low + (s.p_high - s.p_low) * tf.sigmoid(f_p * s.p_std + s.p_mean)
     x, y = _cartesian(r, c_phi, s_phi)
-    px, py = _cartesian(p * tf.sin(theta), c_psi, s_psi)
-    return tf.stack([-MUON_PDG * charge, x, y, z, px, py, p * tf.cos(theta)], axis=1)
+    px, py = _cartesian(p * sin_theta, c_psi, s_psi)
+    pz = p * tf.sqrt((1.0 - sin_theta) * (1.0 + sin_theta))
+    return tf.stack([-MUON_PDG * charge, x, y, z, px, py, pz], axis=1)
 
 
 def canonical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
     """Project raw features onto the physical domain in feature space: ``to_features(to_physical(f))``."""
-    charge, f_r, c_phi, s_phi, f_z, f_theta, c_psi, s_psi, f_p = tf.unstack(features, axis=1)
+    charge, f_r, c_phi, s_phi, f_z, f_sin, c_psi, s_psi, f_p = tf.unstack(features, axis=1)
     f_r, c_phi, s_phi = _floored(f_r, -s.r_mean / s.r_std, c_phi, s_phi)
-    f_theta, c_psi, s_psi = _floored(f_theta, -s.theta_mean / s.theta_std, c_psi, s_psi)
-    return tf.stack([charge, f_r, c_phi, s_phi, f_z, f_theta, c_psi, s_psi, f_p], axis=1)
+    f_sin, c_psi, s_psi = _floored(f_sin, -s.sin_theta_mean / s.sin_theta_std, c_psi, s_psi)
+    return tf.stack([charge, f_r, c_phi, s_phi, f_z, f_sin, c_psi, s_psi, f_p], axis=1)
 
 
 def _log_above(value: tf.Tensor | float, low: tf.Tensor | float, scale: float) -> tf.Tensor:
@@ -123,7 +130,7 @@ def _polar(a: tf.Tensor, b: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]
 def _floored(
     f_radius: tf.Tensor, floor: float, cos: tf.Tensor, sin: tf.Tensor
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Radius (or angle) feature clamped at its zero; zero gets azimuth (1, 0), as :func:`_polar` gives it."""
+    """Radius (or sin theta) feature clamped at its zero; zero gets azimuth (1, 0), as :func:`_polar` gives it."""
     at_zero = f_radius <= floor
     cos, sin = _unit(cos, sin)
     return (

@@ -18,8 +18,8 @@ class Scaling:
     """Fitted constants of the bounded monotone maps of :mod:`training.features`; stored in ``model.json``.
 
     The physical region every generated muon lies in is stated here:
-    ``0 <= r <= r_max``, ``z_low <= z <= z_high``, ``0 <= theta <= theta_max < pi/2`` (so pz > 0 and
-    pT < |p|) and ``p_low <= |p| <= p_high`` (the momentum cut and the beam momentum).
+    ``0 <= r <= r_max``, ``z_low <= z <= z_high``, ``0 <= sin(theta) = pT / |p| <= sin_theta_max < 1``
+    (so pz > 0 and pT < |p|) and ``p_low <= |p| <= p_high`` (the momentum cut and the beam momentum).
     Each scaled column is ``(g(v) - mean) / std``.
     """
 
@@ -30,10 +30,10 @@ class Scaling:
     z_high: float
     z_mean: float
     z_std: float
-    theta_max: float
-    theta_scale: float
-    theta_mean: float
-    theta_std: float
+    sin_theta_max: float
+    sin_theta_scale: float
+    sin_theta_mean: float
+    sin_theta_std: float
     p_low: float
     p_high: float
     p_mean: float
@@ -51,16 +51,16 @@ class Scaling:
         """Weighted constants from ``(n, 7)`` physical muons: edges and medians set the maps, then standardise.
 
         ``p_high`` bounds |p| from above: the beam momentum, which no muon of the sample can reach.
-        ``margin``: the upper edges of r, z and theta lie this fraction of the sample's extent beyond its
-        largest value (theta_max also stays below pi/2).
+        ``margin``: the upper edges of r, z and sin(theta) lie this fraction of the sample's extent beyond
+        its largest value (sin_theta_max also stays below 1).
         """
         x, y, z, px, py, pz = (physical[:, i].astype(np.float64) for i in range(1, 7))
         r = np.hypot(x, y)
         pt = np.hypot(px, py)
         p = np.sqrt(pt**2 + pz**2)
-        theta = np.arctan2(pt, pz)
+        sin_theta = pt / p
         if np.any(pz <= 0):
-            raise ValueError("every muon must go forward (pz > 0): the features carry |p| and theta < pi/2")
+            raise ValueError("every muon must go forward (pz > 0): the features carry |p| and sin(theta) < 1")
         if np.any(p >= p_high):
             row = int(np.argmax(p))
             raise ValueError(
@@ -71,15 +71,15 @@ class Scaling:
         z_high = float(z.max()) + margin * (float(z.max()) - z_low)
         p_low = float(p.min()) - EDGE_MARGIN * max(_weighted_quantile(p - p.min(), w, 0.5), 1e-3)
         r_max = max(float(r.max()) * (1 + margin), 1e-3)
-        theta_max = min(float(theta.max()) * (1 + margin), 0.5 * (float(theta.max()) + np.pi / 2))
-        theta_scale = max(_weighted_quantile(theta, w, 0.5), 1e-6)
+        sin_max = min(float(sin_theta.max()) * (1 + margin), 0.5 * (float(sin_theta.max()) + 1.0))
+        sin_scale = max(_weighted_quantile(sin_theta, w, 0.5), 1e-6)
         scaled = (
             np.sqrt(r_max * np.arctanh(r / r_max)),
             _logit((z - z_low) / (z_high - z_low)),
-            np.arcsinh(theta_max / theta_scale * np.arctanh(theta / theta_max)),
+            np.arcsinh(sin_max / sin_scale * np.arctanh(sin_theta / sin_max)),
             _logit((p - p_low) / (p_high - p_low)),
         )
-        (r_mean, r_std), (z_mean, z_std), (theta_mean, theta_std), (p_mean, p_std) = (
+        (r_mean, r_std), (z_mean, z_std), (sin_mean, sin_std), (p_mean, p_std) = (
             _weighted_moments(g, w) for g in scaled
         )
         return cls(
@@ -90,10 +90,10 @@ class Scaling:
             z_high=z_high,
             z_mean=z_mean,
             z_std=z_std,
-            theta_max=theta_max,
-            theta_scale=theta_scale,
-            theta_mean=theta_mean,
-            theta_std=theta_std,
+            sin_theta_max=sin_max,
+            sin_theta_scale=sin_scale,
+            sin_theta_mean=sin_mean,
+            sin_theta_std=sin_std,
             p_low=p_low,
             p_high=float(p_high),
             p_mean=p_mean,
