@@ -19,7 +19,7 @@ def title(model: str, reference: str, n: int, auc: str) -> str:
 
 
 def save(figure: Figure, path: Path, heading: str) -> Path:
-    figure.suptitle(heading)
+    figure.suptitle(heading, fontsize="large" if figure.get_figwidth() >= 8 else "small")  # narrow |p|-pT panel
     path.write_bytes(to_png(figure))
     return path
 
