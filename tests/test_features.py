@@ -50,7 +50,7 @@ def test_scaled_features_are_standardised(scaling: Scaling) -> None:
     muons = _muons(50000, 0)
     features = to_features(tf.constant(muons), scaling).numpy()
     assert features.shape == (len(muons), N_FEATURES)
-    for i in (1, 4, 5, 8):  # r, z, sin theta, p
+    for i in (1, 4, 5, 8):  # r, z, pt, p
         mean = np.average(features[:, i], weights=_weights(len(muons)))
         std = np.sqrt(np.average((features[:, i] - mean) ** 2, weights=_weights(len(muons))))
         assert abs(mean) < 1e-3 and abs(std - 1) < 1e-3
@@ -84,7 +84,7 @@ def test_canonical_is_the_same_physical_muon(scaling: Scaling) -> None:
 
     Compared in physical units, since near the z edge float32 z (ulp 5e-4 cm at -7085 cm) limits how
     well the log-scaled feature can be reproduced; in feature space only away from the upper edges of
-    r and sin theta, where the bounded maps saturate and float32 cannot invert them.
+    r and pT, where the bounded maps saturate and float32 cannot invert them.
     """
     rng = np.random.default_rng(6)
     raw = rng.normal(0, 2, (5000, N_FEATURES)).astype(np.float32)

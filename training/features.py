@@ -2,36 +2,37 @@
 
 The networks never see physical units: a GAN learns badly from columns that span orders of magnitude
 and from Cartesian transverse coordinates whose distribution is azimuthally symmetric. So the start
-point becomes (r, azimuth) and z; the momentum becomes |p|, the sine of its polar angle theta to the beam and its
-azimuth; azimuths as (cos, sin), which have no wrap-around discontinuity.
+point becomes (r, azimuth) and z; the momentum becomes |p|, pT and the azimuth of pT; azimuths as
+(cos, sin), which have no wrap-around discontinuity.
 
 Every feature maps onto its physical range through a bounded monotone map, so that **every generator
 output, for any input, is a physical muon by construction** (no rejection, no clipping of muons):
 
 - |p| in [p_low, p_high] (momentum cut, beam momentum) and z in [z_low, z_high] (target front, the
   sample's last muon plus a margin): logits in units of the span;
-- the polar angle through its sine, sin(theta) = pT / |p| in [0, sin_theta_max] with sin_theta_max < 1,
-  so pT = |p| sin(theta) < |p| and pz = |p| sqrt((1 - sin)(1 + sin)) > 0;
+- pT in [0, |p| sin_theta_max] with sin_theta_max < 1 (the sine of the largest polar angle), so
+  pT < |p| and pz = |p| sqrt((1 - u)(1 + u)) > 0 with u = pT / |p|;
 - r in [0, r_max] (the sample's region plus a margin).
 
-r and sin(theta) sit at exactly 0 for a large share of muons (SHiP's primary vertex; pT = 0), so they
-are floored rather than logit-mapped: ``g(r) = sqrt(r_max atanh(r / r_max))`` and
-``g(s) = asinh(s_max / s_scale * atanh(s / s_max))`` for ``s = sin(theta)``; near 0 these are the plain
-sqrt and asinh scalings, near the upper edge they stretch so that the inverse saturates at the edge.
-The sine, not the angle, is generated because onnxruntime's Sin and Cos kernels round differently in
-their vectorised and scalar paths, which made a muon depend on how rows were split into calls (the
-service promises bit-identical slices); sqrt, tanh and the logistic function do not.
+r and pT sit at exactly 0 for a share of muons (SHiP's primary vertex; pT = 0), so they are floored
+rather than logit-mapped: ``g(r) = sqrt(r_max atanh(r / r_max))`` and
+``g(pT) = asinh(m atanh(pT / m) / pt_scale)`` with ``m = |p| sin_theta_max``; near 0 these are the
+plain sqrt and asinh scalings (pT's is the one the first models learned well), near the upper edge
+they stretch so that the inverse saturates at the edge. The edge of pT moves with |p|: that is what
+keeps every muon forward. No Sin or Cos op: onnxruntime's round differently in their vectorised and
+scalar paths, which made a muon depend on how rows were split into calls (the service promises
+bit-identical slices; measured on a polar-angle variant); sqrt, tanh and the logistic function do not.
 Each scaled column is standardised with constants fitted on the weighted training sample
 (:class:`training.scaling.Scaling`).
 
-Feature layout (:data:`FEATURES`): charge, r, cos phi, sin phi, z, sin theta, cos psi, sin psi, p
+Feature layout (:data:`FEATURES`): charge, r, cos phi, sin phi, z, pt, cos psi, sin psi, p
 (phi: azimuth of the start point, psi: azimuth of the momentum). The generator emits the last eight;
 charge is its conditional input.
 
 :func:`to_features` and :func:`to_physical` are exact inverses inside the physical region; values
 beyond an edge (a user's seed muon outside the training region) get finite, extreme features.
 :func:`canonical` maps any raw generator output onto the image of :func:`to_features` (radius and
-sin theta clamped at their floors, azimuths normalised) without passing through physical units, so
+pT clamped at their floors, azimuths normalised) without passing through physical units, so
 training never differentiates ``hypot`` at 0; ``canonical(f) == to_features(to_physical(f))`` away
 from the saturated upper edges (tested).
 """
@@ -43,7 +44,7 @@ import tensorflow as tf
 from service.muons import MUON_PDG
 from training.scaling import Scaling
 
-FEATURES: tuple[str, ...] = ("charge", "r", "cos_phi", "sin_phi", "z", "sin_theta", "cos_psi", "sin_psi", "p")
+FEATURES: tuple[str, ...] = ("charge", "r", "cos_phi", "sin_phi", "z", "pt", "cos_psi", "sin_psi", "p")
 N_FEATURES = len(FEATURES)
 N_GENERATED = N_FEATURES - 1  # everything but charge
 _EPS = 1e-12
@@ -57,15 +58,14 @@ def to_features(physical: tf.Tensor, s: Scaling) -> tf.Tensor:
     r, cos_phi, sin_phi = _polar(x, y)
     pt, cos_psi, sin_psi = _polar(px, py)
     p = tf.sqrt(pt * pt + pz * pz)
-    sin_theta = tf.math.divide_no_nan(pt, p)
-    s_max, s_scale = s.sin_theta_max, s.sin_theta_scale
+    edge = p * s.sin_theta_max
     columns = [
         -pdg / MUON_PDG,
         (tf.sqrt(s.r_max * _atanh_below(r / s.r_max)) - s.r_mean) / s.r_std,
         cos_phi,
         sin_phi,
         (_logit_between(z, s.z_low, s.z_high) - s.z_mean) / s.z_std,
-        (tf.asinh(s_max / s_scale * _atanh_below(sin_theta / s_max)) - s.sin_theta_mean) / s.sin_theta_std,
+        (tf.asinh(edge * _atanh_below(tf.math.divide_no_nan(pt, edge)) / s.pt_scale) - s.pt_mean) / s.pt_std,
         cos_psi,
         sin_psi,
         (_logit_between(p, s.p_low, s.p_high) - s.p_mean) / s.p_std,
@@ -78,25 +78,25 @@ def to_physical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
 
     pdg is exactly ``-13 * charge``; every output lies in the physical region (module docstring).
     """
-    charge, f_r, c_phi, s_phi, f_z, f_sin, c_psi, s_psi, f_p = tf.unstack(features, axis=1)
+    charge, f_r, c_phi, s_phi, f_z, f_pt, c_psi, s_psi, f_p = tf.unstack(features, axis=1)
     h_r = tf.nn.relu(f_r * s.r_std + s.r_mean)
     r = s.r_max * tf.tanh(tf.square(h_r) / s.r_max)
-    h_sin = tf.nn.relu(f_sin * s.sin_theta_std + s.sin_theta_mean)
-    sin_theta = s.sin_theta_max * tf.tanh(s.sin_theta_scale / s.sin_theta_max * tf.sinh(h_sin))
     z = s.z_low + (s.z_high - s.z_low) * tf.sigmoid(f_z * s.z_std + s.z_mean)
     p = s.p_low + (s.p_high - s.p_low) * tf.sigmoid(f_p * s.p_std + s.p_mean)
+    edge = p * s.sin_theta_max
+    u = s.sin_theta_max * tf.tanh(s.pt_scale * tf.sinh(tf.nn.relu(f_pt * s.pt_std + s.pt_mean)) / edge)  # pT / |p|
     x, y = _cartesian(r, c_phi, s_phi)
-    px, py = _cartesian(p * sin_theta, c_psi, s_psi)
-    pz = p * tf.sqrt((1.0 - sin_theta) * (1.0 + sin_theta))
+    px, py = _cartesian(p * u, c_psi, s_psi)
+    pz = p * tf.sqrt((1.0 - u) * (1.0 + u))
     return tf.stack([-MUON_PDG * charge, x, y, z, px, py, pz], axis=1)
 
 
 def canonical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
     """Project raw features onto the physical domain in feature space: ``to_features(to_physical(f))``."""
-    charge, f_r, c_phi, s_phi, f_z, f_sin, c_psi, s_psi, f_p = tf.unstack(features, axis=1)
+    charge, f_r, c_phi, s_phi, f_z, f_pt, c_psi, s_psi, f_p = tf.unstack(features, axis=1)
     f_r, c_phi, s_phi = _floored(f_r, -s.r_mean / s.r_std, c_phi, s_phi)
-    f_sin, c_psi, s_psi = _floored(f_sin, -s.sin_theta_mean / s.sin_theta_std, c_psi, s_psi)
-    return tf.stack([charge, f_r, c_phi, s_phi, f_z, f_sin, c_psi, s_psi, f_p], axis=1)
+    f_pt, c_psi, s_psi = _floored(f_pt, -s.pt_mean / s.pt_std, c_psi, s_psi)
+    return tf.stack([charge, f_r, c_phi, s_phi, f_z, f_pt, c_psi, s_psi, f_p], axis=1)
 
 
 def _log_above(value: tf.Tensor | float, low: tf.Tensor | float, scale: float) -> tf.Tensor:
@@ -130,7 +130,7 @@ def _polar(a: tf.Tensor, b: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]
 def _floored(
     f_radius: tf.Tensor, floor: float, cos: tf.Tensor, sin: tf.Tensor
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Radius (or sin theta) feature clamped at its zero; zero gets azimuth (1, 0), as :func:`_polar` gives it."""
+    """Radius (or pT) feature clamped at its zero; zero gets azimuth (1, 0), as :func:`_polar` gives it."""
     at_zero = f_radius <= floor
     cos, sin = _unit(cos, sin)
     return (

@@ -31,9 +31,9 @@ class Scaling:
     z_mean: float
     z_std: float
     sin_theta_max: float
-    sin_theta_scale: float
-    sin_theta_mean: float
-    sin_theta_std: float
+    pt_scale: float
+    pt_mean: float
+    pt_std: float
     p_low: float
     p_high: float
     p_mean: float
@@ -72,16 +72,15 @@ class Scaling:
         p_low = float(p.min()) - EDGE_MARGIN * max(_weighted_quantile(p - p.min(), w, 0.5), 1e-3)
         r_max = max(float(r.max()) * (1 + margin), 1e-3)
         sin_max = min(float(sin_theta.max()) * (1 + margin), 0.5 * (float(sin_theta.max()) + 1.0))
-        sin_scale = max(_weighted_quantile(sin_theta, w, 0.5), 1e-6)
+        pt_scale = max(_weighted_quantile(pt, w, 0.5), 1e-3)
+        edge = p * sin_max
         scaled = (
             np.sqrt(r_max * np.arctanh(r / r_max)),
             _logit((z - z_low) / (z_high - z_low)),
-            np.arcsinh(sin_max / sin_scale * np.arctanh(sin_theta / sin_max)),
+            np.arcsinh(edge * np.arctanh(pt / edge) / pt_scale),
             _logit((p - p_low) / (p_high - p_low)),
         )
-        (r_mean, r_std), (z_mean, z_std), (sin_mean, sin_std), (p_mean, p_std) = (
-            _weighted_moments(g, w) for g in scaled
-        )
+        (r_mean, r_std), (z_mean, z_std), (pt_mean, pt_std), (p_mean, p_std) = (_weighted_moments(g, w) for g in scaled)
         return cls(
             r_max=r_max,
             r_mean=r_mean,
@@ -91,9 +90,9 @@ class Scaling:
             z_mean=z_mean,
             z_std=z_std,
             sin_theta_max=sin_max,
-            sin_theta_scale=sin_scale,
-            sin_theta_mean=sin_mean,
-            sin_theta_std=sin_std,
+            pt_scale=pt_scale,
+            pt_mean=pt_mean,
+            pt_std=pt_std,
             p_low=p_low,
             p_high=float(p_high),
             p_mean=p_mean,
