@@ -1,10 +1,9 @@
 """Training pieces: config files, TF vs onnxruntime at export, refusal of a mismatching export, resume,
-figures of merit, and ``muongan evaluate``."""
+figures of merit, and every knob of the hyper-parameter search (``muongan evaluate``: test_evaluation.py)."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,23 +13,28 @@ import tensorflow as tf
 from conftest import TINY_CONFIG
 
 from muongan.cli import main
-from service.contract.manifest import DISCRIMINATOR, GENERATOR, Manifest, sha256_of
+from service.contract.manifest import Manifest
 from service.contract.muons import PHYSICAL_COLUMNS, UNITS
+from service.samples import read_sample
 from training import networks
 from training.config import TrainConfig
+from training.dataset import prepare
 from training.draw import draw_plain
 from training.export import ExportMismatch, export_model, run_both, to_onnx
 from training.fom import figures_of_merit
-from training.gan import PhysicalDiscriminator, PhysicalGenerator, replaces_best
+from training.gan import PhysicalDiscriminator, PhysicalGenerator, Trainer, replaces_best, tail_weights
+from training.physical import all_physical, violations
 from training.scaling import Scaling
 
 _SCALING = Scaling(
+    r_max=20.0,
     r_mean=1.0,
     r_std=0.5,
     z_low=-7085.0,
-    z_scale=20.0,
-    z_mean=0.0,
+    z_high=-6800.0,
+    z_mean=-2.0,
     z_std=1.0,
+    sin_theta_max=0.3,
     pt_scale=0.5,
     pt_mean=1.0,
     pt_std=0.6,
@@ -40,6 +44,7 @@ _SCALING = Scaling(
     p_std=1.2,
 )
 _CONFIG = TrainConfig(**TINY_CONFIG)
+_AUX_RANGE = np.array([[0.0] * 4, [5.0] * 4])
 
 
 def _fields() -> dict[str, object]:
@@ -64,7 +69,7 @@ def test_config_round_trips_and_rejects_typos(tmp_path: Path) -> None:
 
 
 def test_tensorflow_and_onnxruntime_agree() -> None:
-    generator = PhysicalGenerator(networks.generator(_CONFIG), _SCALING, _CONFIG.noise_dim).function
+    generator = PhysicalGenerator(networks.generator(_CONFIG), _SCALING, _CONFIG.noise_dim, _AUX_RANGE).function
     inputs = draw_plain(2000, np.eye(4), 0.5, _CONFIG.noise_dim, np.random.default_rng(0))
     assert run_both(to_onnx(generator), generator, inputs) <= 1e-5
     discriminator = PhysicalDiscriminator(
@@ -77,11 +82,11 @@ def test_tensorflow_and_onnxruntime_agree() -> None:
 def test_export_refuses_when_onnx_differs(tmp_path: Path) -> None:
     """A graph with a random op: ONNX RandomNormal draws another stream, so the outputs disagree."""
     model = networks.generator(_CONFIG)
-    signature = PhysicalGenerator(model, _SCALING, _CONFIG.noise_dim).function.input_signature
+    signature = PhysicalGenerator(model, _SCALING, _CONFIG.noise_dim, _AUX_RANGE).function.input_signature
 
     @tf.function(input_signature=signature)
     def noisy(noise: tf.Tensor, aux: tf.Tensor, charge: tf.Tensor) -> dict[str, tf.Tensor]:
-        muons = PhysicalGenerator(model, _SCALING, _CONFIG.noise_dim).function(noise, aux, charge)["muons"]
+        muons = PhysicalGenerator(model, _SCALING, _CONFIG.noise_dim, _AUX_RANGE).function(noise, aux, charge)["muons"]
         return {"muons": muons + tf.random.normal(tf.shape(muons))}
 
     discriminator = PhysicalDiscriminator(networks.discriminator(_CONFIG), networks.aux_head(_CONFIG), _SCALING)
@@ -135,19 +140,43 @@ def test_the_latest_evaluation_within_noise_of_the_lowest_auc_is_kept() -> None:
     assert not replaces_best(0.5201, lowest=0.52, tolerance=0.0)  # tolerance 0: the lowest AUC alone
 
 
-def test_evaluate_records_figures_and_keeps_checksums(
-    tiny_model: Path, tiny_sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    model = tmp_path / "model"
-    shutil.copytree(tiny_model, model)  # the shared fixture stays as trained
-    before = {name: sha256_of(model / name) for name in (GENERATOR, DISCRIMINATOR)}
-    (model / "report_1d.png").unlink()
-    assert main(["evaluate", "--model", str(model), "--reference", str(tiny_sample), "--n", "3000"]) == 0
-    printed = json.loads(capsys.readouterr().out)
-    evaluation = Manifest.load(model).figures_of_merit["evaluation"]
-    assert printed == evaluation
-    assert evaluation["reference"]["sha256"] == sha256_of(tiny_sample)
-    assert evaluation["n_generated"] == 3000 and 0.0 <= evaluation["classifier_auc"] <= 1.0
-    assert set(evaluation["tail_rates"]) == {"pt_above_3", "p_above_100"}
-    assert Manifest.load(model).files == before == {name: sha256_of(model / name) for name in before}
-    assert (model / "report_1d.png").read_bytes().startswith(b"\x89PNG")
+def test_tail_weights_turn_plain_aux_into_widened_aux() -> None:
+    """Weighted by tail_weights(s), half-normal aux have the second moment s^2 of a marginal widened by s."""
+    aux = np.abs(np.random.default_rng(2).normal(size=(1_000_000, 4))).astype(np.float32)
+    np.testing.assert_array_equal(tail_weights(tf.constant(aux[:5]), 1.0).numpy(), 1.0)
+    weights = tail_weights(tf.constant(aux), 1.2).numpy()
+    assert weights.mean() == pytest.approx(1.0, rel=1e-4)
+    assert np.average(aux[:, 0] ** 2, weights=weights) == pytest.approx(1.2**2, rel=0.02)  # 8 seeds: within 0.6%
+    order = np.argsort(np.sum(aux**2, axis=1))
+    assert np.all(np.diff(weights[order]) >= 0)
+
+
+@pytest.mark.parametrize(
+    "knob",
+    [
+        {"gradient_penalty": 10.0},
+        {"tail_scale": 1.5},
+        {"generator_hidden": [16, 16, 16], "discriminator_hidden": [64]},
+        {"noise_dim": 3},
+        {"batch_size": 32, "discriminator_steps": 2},
+    ],
+)
+def test_every_search_knob_trains(knob: dict[str, object], tiny_sample: Path, tmp_path: Path) -> None:
+    config = TrainConfig(**{**TINY_CONFIG, "aux_head_steps": 10, **knob})
+    trainer = Trainer(config, prepare(read_sample(tiny_sample), config), tmp_path)
+    trainer.pretrain_aux_heads()
+    losses = [{k: float(v) for k, v in trainer._train_step().items()} for _ in range(3)]
+    assert all(np.isfinite(value) for step in losses for value in step.values())
+    assert all((step["r1"] > 0) == (config.gradient_penalty > 0) for step in losses)
+    assert trainer.generator.input_shape[1] == config.noise_dim + 5
+    widths = [layer.units for layer in trainer.generator.layers if hasattr(layer, "units")]
+    assert widths == [*config.generator_hidden, 8]
+    assert all_physical(violations(trainer.generate(500, seed=1), trainer.data.scaling.to_dict()))
+
+
+def test_the_search_configs_are_valid() -> None:
+    """Every config of the hyper-parameter search (training/README.md) loads: a typo would waste a 150-minute run."""
+    configs = sorted((Path(__file__).parents[1] / "training" / "search").glob("*.json"))
+    assert len(configs) >= 5
+    for path in configs:
+        TrainConfig.load(path)

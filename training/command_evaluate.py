@@ -1,64 +1,103 @@
-"""``muongan evaluate --model DIR --reference FILE``: figures of merit and the PNG report.
+"""``muongan evaluate --model DIR --reference FILE --out DIR``: the figures a physicist checks a model by.
 
-Muons are generated the way a user gets them: ``generator.onnx`` under onnxruntime, fed with plain
-inputs (copula aux, charge by the mu+ fraction; DESIGN section 4) drawn from the manifest. The
-figures are printed as JSON, recorded in ``model.json`` under ``figures_of_merit.evaluation`` (the
-ONNX files and their checksums are untouched), and the report PNGs are rewritten.
+Writes ``evaluation.json`` (all figures, :mod:`training.evaluation`) and titled PNGs into ``--out``:
+the 1-D, 2-D and |p|-pT comparisons, the tail table and the boosted ESS gains. The model folder is
+left alone unless ``--update-model`` asks to record the figures in ``model.json``
+(``figures_of_merit.evaluation``; the ONNX files and their checksums are untouched).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import onnxruntime
 
-from service.contract.manifest import GENERATOR, GENERATOR_OUTPUT, Manifest, sha256_of
-from service.contract.muons import with_unit_weight
+from muongan.errors import UserError
+from service.contract.manifest import sha256_of
+from service.contract.muons import SampleError
 from service.samples import read_sample
-from training.draw import draw_plain
-from training.fom import figures_of_merit
-from training.report import write_report
 
-_CHUNK = 65536
+MIN_N = 1000
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, help="model folder")
-    parser.add_argument("--reference", type=Path, required=True, help="held-out reference sample")
-    parser.add_argument("--n", type=int, default=200_000, help="muons per side (default 200000)")
-    parser.add_argument("--seed", type=int, default=12345, help="seed of the generated inputs and the classifier")
-    parser.add_argument("--no-report", action="store_true", help="skip the PNG report")
+    parser.add_argument("--reference", type=Path, required=True, help="independent reference sample (new seed)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for evaluation.json and the PNGs")
+    parser.add_argument(
+        "--n", type=int, default=1_000_000, help="muons per side (default 1e6, or all the reference has)"
+    )
+    parser.add_argument("--seed", type=int, default=12345, help="first seed of the generated muons and classifiers")
+    parser.add_argument("--seeds", type=int, default=3, help="classifier AUCs, each on its own seed (default 3)")
+    parser.add_argument("--n-boosted", type=int, help="muons per boosted and extreme-aux run (default n / 4)")
+    parser.add_argument(
+        "--update-model", action="store_true", help="record the figures in model.json (figures_of_merit.evaluation)"
+    )
 
 
-def generate_onnx(folder: Path, manifest: Manifest, n: int, seed: int) -> np.ndarray:
-    """``n`` canonical muons (weight 1) from ``generator.onnx`` with plain inputs, in chunks."""
-    session = onnxruntime.InferenceSession(str(folder / GENERATOR), providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(seed)
-    correlation = np.asarray(manifest.aux_correlation)
-    chunks = []
-    for start in range(0, n, _CHUNK):
-        inputs = draw_plain(min(_CHUNK, n - start), correlation, manifest.mu_plus_fraction, manifest.noise_dim, rng)
-        chunks.append(session.run([GENERATOR_OUTPUT], inputs)[0])
-    return with_unit_weight(np.concatenate(chunks))
+def read_reference(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """The reference muons ``(m, 8)`` and what identifies them (recorded with the figures)."""
+    try:
+        sample = read_sample(path)
+    except (OSError, SampleError) as error:
+        raise UserError(f"cannot read reference sample {path}: {error}") from None
+    return sample.muons, {"path": path.name, "sha256": sha256_of(path), "n": len(sample)}
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.n < MIN_N:
+        raise UserError(f"--n must be at least {MIN_N} muons per side, got {args.n}")
+    if args.seeds < 1:
+        raise UserError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.n_boosted is not None and args.n_boosted < MIN_N:
+        raise UserError(f"--n-boosted must be at least {MIN_N}, got {args.n_boosted}")
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out {args.out} exists and is not a folder")
 
 
 def run(args: argparse.Namespace) -> int:
-    manifest = Manifest.load(args.model)
-    reference = read_sample(args.reference).muons
-    if len(reference) > args.n:
-        reference = reference[np.random.default_rng(args.seed).choice(len(reference), args.n, replace=False)]
-    generated = generate_onnx(args.model, manifest, args.n, args.seed)
-    figures = {
-        "reference": {"path": args.reference.name, "sha256": sha256_of(args.reference)},
-        "seed": args.seed,
-        **figures_of_merit(generated, reference, seed=args.seed),
-    }
-    updated = manifest.model_copy(update={"figures_of_merit": {**manifest.figures_of_merit, "evaluation": figures}})
-    updated.save(args.model)
-    if not args.no_report:
-        write_report(args.model, generated, reference)
-    print(json.dumps(figures, indent=2))
+    from service.engine.generation import Engine
+    from service.engine.model import Model, ModelError
+    from training.evaluation import evaluate
+    from training.evaluation_plots import ess_figure, tails_figure
+    from training.report import save, title, write_report
+
+    _check(args)
+    try:
+        model = Model.load(args.model, device="cpu")
+    except ModelError as error:
+        raise UserError(str(error)) from None
+    muons, reference = read_reference(args.reference)
+    n = min(args.n, len(muons))
+    if n < MIN_N:
+        raise UserError(f"reference {args.reference} holds {len(muons)} muons, fewer than {MIN_N}")
+    if n < args.n:
+        print(f"muongan evaluate: the reference holds {len(muons):,} muons: n = {n:,} a side", file=sys.stderr)
+    chosen = muons[np.random.default_rng(args.seed).choice(len(muons), n, replace=False)] if n < len(muons) else muons
+    z_front = float(muons[:, 3].min())  # the reference's first muons start at the target front
+    engine = Engine(model, draw_threads=2)
+    try:
+        figures, generated = evaluate(
+            engine, chosen, args.seed, args.seeds, args.n_boosted or max(MIN_N, n // 4), z_front
+        )
+    finally:
+        engine.close()
+    figures = {"model": model.manifest.name, "generator_sha256": model.sha256, "reference": reference, **figures}
+    auc = figures["classifier_auc"]
+    spread = f" +- {auc['std']:.4f}" if auc["std"] is not None else ""
+    heading = title(model.manifest.name, args.reference.name, n, f"{auc['mean']:.4f}{spread} ({args.seeds} seeds)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_report(args.out, generated, chosen, heading)
+    save(tails_figure(figures["tails"]), args.out / "tails.png", heading)
+    save(ess_figure(figures["boosted_ess"]), args.out / "boosted_ess.png", heading)
+    (args.out / "evaluation.json").write_text(json.dumps(figures, indent=2) + "\n")
+    if args.update_model:
+        manifest = model.manifest
+        updated = manifest.model_copy(update={"figures_of_merit": {**manifest.figures_of_merit, "evaluation": figures}})
+        updated.save(args.model)
+    print(json.dumps({key: figures[key] for key in ("classifier_auc", "one_feature_auc", "fpd", "kpd")}, indent=2))
     return 0

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from service.contract.manifest import sha256_of
+from service.contract.manifest import AUX_GROUPS, sha256_of
 from service.contract.muons import PHYSICAL_COLUMNS, UNITS
 from service.samples import Sample, read_sample
 from training.config import TrainConfig
@@ -59,8 +59,8 @@ def resolve_config(args: argparse.Namespace, workdir: Path) -> TrainConfig:
 def run(args: argparse.Namespace) -> int:
     from training.dataset import prepare_cached
     from training.export import export_model, library_versions
-    from training.gan import Trainer
-    from training.report import write_report
+    from training.gan import Trainer, aux_range
+    from training.report import title, write_report
 
     workdir = args.workdir or Path("runs") / args.out.name
     config = resolve_config(args, workdir)
@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
             "units": {name: UNITS[name] for name in PHYSICAL_COLUMNS},
             "noise_dim": config.noise_dim,
             "aux_correlation": data.correlation.tolist(),
+            "aux_range": dict(zip(AUX_GROUPS, aux_range(data.aux).T.tolist(), strict=True)),
             "mu_plus_fraction": data.mu_plus_fraction,
             "muons_per_pot": per_pot,
             "block_size": config.block_size,
@@ -97,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         seed=config.seed,
     )
     if not args.no_report:
-        write_report(args.out, trainer.generate(len(data.holdout), seed=config.seed), data.holdout)
+        auc = f"{best['classifier_auc']:.4f} ({best['n_reference']:,} a side, step {best['step']})"
+        heading = title(args.out.name, f"{args.sample.name} held-out part", len(data.holdout), auc)
+        write_report(args.out, trainer.generate(len(data.holdout), seed=config.seed), data.holdout, heading)
     print(json.dumps(manifest.figures_of_merit, indent=2))
     return 0

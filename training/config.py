@@ -35,6 +35,17 @@ class TrainConfig(BaseModel):
     )
     adam_beta1: float = Field(default=0.5, ge=0, lt=1)
     aux_lambda: float = Field(default=1.0, ge=0, description="Weight of the aux-consistency term in the G loss")
+    gradient_penalty: float = Field(
+        default=0.0,
+        ge=0,
+        description="R1 penalty gamma/2 E|grad_x D(x)|^2 on real muons (Mescheder et al. 2018); 0 = off",
+    )
+    tail_scale: float = Field(
+        default=1.0,
+        ge=1,
+        description="Loss weights as if the aux marginals were widened by this factor (the boosted mode's scale); "
+        "1 = plain",
+    )
     aux_head_steps: int = Field(default=3000, ge=0, description="Pre-training steps of the frozen aux heads")
     aux_head_lr: float = Field(default=1e-3, gt=0)
     holdout_fraction: float = Field(default=0.1, gt=0, lt=1, description="Part of the sample kept for FOM")
@@ -51,6 +62,12 @@ class TrainConfig(BaseModel):
         default=400.0,
         gt=0,
         description="Upper bound of |p| [GeV/c], the beam momentum: the generator cannot exceed it by construction",
+    )
+    region_margin: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="Upper edges of r, z and sin theta lie this fraction of the sample's extent beyond its maximum",
     )
 
     @classmethod

@@ -49,7 +49,7 @@ def features_of(physical: np.ndarray, scaling: Scaling) -> np.ndarray:
 def prepare(sample: Sample, config: TrainConfig) -> Prepared:
     train, holdout = split(sample.muons, config.holdout_fraction, config.seed)
     weights = train[:, -1].astype(np.float64)
-    scaling = Scaling.fit(train[:, :_N_PHYSICAL], weights, config.p_max)
+    scaling = Scaling.fit(train[:, :_N_PHYSICAL], weights, config.p_max, config.region_margin)
     features = features_of(train, scaling)
     aux = rareness(train[:, :_N_PHYSICAL], weights, config.seed)
     mu_plus = train[:, column("pdg")] < 0

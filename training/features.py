@@ -1,25 +1,40 @@
 """Physical muons <-> network features, as TensorFlow ops (DESIGN sections 1 and 3).
 
 The networks never see physical units: a GAN learns badly from columns that span orders of magnitude
-and from Cartesian transverse coordinates whose distribution is azimuthally symmetric. So:
+and from Cartesian transverse coordinates whose distribution is azimuthally symmetric. So the start
+point becomes (r, azimuth) and z; the momentum becomes |p|, pT and the azimuth of pT; azimuths as
+(cos, sin), which have no wrap-around discontinuity.
 
-- the transverse start point and transverse momentum become polar (radius, azimuth), the azimuth as
-  (cos, sin) so that it has no wrap-around discontinuity;
-- the longitudinal momentum is carried as |p|, whose lower edge (the sample's momentum cut) is then
-  one column, like z's (the target front): z gets a log scaling above its edge, |p| a logit between
-  the cut and the beam momentum, so generated muons respect the edges by construction and no muon is
-  ever faster than the beam (:class:`training.scaling.Scaling`); pz = sqrt(p^2 - pT^2) >= 0;
-- r gets a sqrt and pT an asinh scaling; every scaled column is standardised with constants fitted
-  on the weighted training sample.
+Every feature maps onto its physical range through a bounded monotone map, so that **every generator
+output, for any input, is a physical muon by construction** (no rejection, no clipping of muons):
 
-Feature layout (:data:`FEATURES`): charge, r, cos phi, sin phi, z, pt, cos theta, sin theta, p.
-The generator emits the last eight; charge is its conditional input.
+- |p| in [p_low, p_high] (momentum cut, beam momentum) and z in [z_low, z_high] (target front, the
+  sample's last muon plus a margin): logits in units of the span;
+- pT in [0, |p| sin_theta_max] with sin_theta_max < 1 (the sine of the largest polar angle), so
+  pT < |p| and pz = |p| sqrt((1 - u)(1 + u)) > 0 with u = pT / |p|;
+- r in [0, r_max] (the sample's region plus a margin).
 
-:func:`to_features` and :func:`to_physical` are exact inverses on the physical domain (r >= 0,
-pT >= 0). A start point at x = y = 0 maps to the radius feature's floor with azimuth (1, 0) and back
-to exactly 0. :func:`canonical` maps any raw generator output onto the image of :func:`to_features`
-(radius clamped to its floor, azimuth normalised) without passing through physical units, so training
-never differentiates ``hypot`` at 0; ``canonical(f) == to_features(to_physical(f))`` (tested).
+r and pT sit at exactly 0 for a share of muons (SHiP's primary vertex; pT = 0), so they are floored
+rather than logit-mapped: ``g(r) = sqrt(r_max atanh(r / r_max))`` and
+``g(pT) = asinh(m atanh(pT / m) / pt_scale)`` with ``m = |p| sin_theta_max``; near 0 these are the
+plain sqrt and asinh scalings (pT's is the one the first models learned well), near the upper edge
+they stretch so that the inverse saturates at the edge. The edge of pT moves with |p|: that is what
+keeps every muon forward. No Sin or Cos op: onnxruntime's round differently in their vectorised and
+scalar paths, which made a muon depend on how rows were split into calls (the service promises
+bit-identical slices; measured on a polar-angle variant); sqrt, tanh and the logistic function do not.
+Each scaled column is standardised with constants fitted on the weighted training sample
+(:class:`training.scaling.Scaling`).
+
+Feature layout (:data:`FEATURES`): charge, r, cos phi, sin phi, z, pt, cos psi, sin psi, p
+(phi: azimuth of the start point, psi: azimuth of the momentum). The generator emits the last eight;
+charge is its conditional input.
+
+:func:`to_features` and :func:`to_physical` are exact inverses inside the physical region; values
+beyond an edge (a user's seed muon outside the training region) get finite, extreme features.
+:func:`canonical` maps any raw generator output onto the image of :func:`to_features` (radius and
+pT clamped at their floors, azimuths normalised) without passing through physical units, so
+training never differentiates ``hypot`` at 0; ``canonical(f) == to_features(to_physical(f))`` away
+from the saturated upper edges (tested).
 """
 
 from __future__ import annotations
@@ -29,57 +44,59 @@ import tensorflow as tf
 from service.contract.muons import MUON_PDG
 from training.scaling import Scaling
 
-FEATURES: tuple[str, ...] = ("charge", "r", "cos_phi", "sin_phi", "z", "pt", "cos_theta", "sin_theta", "p")
+FEATURES: tuple[str, ...] = ("charge", "r", "cos_phi", "sin_phi", "z", "pt", "cos_psi", "sin_psi", "p")
 N_FEATURES = len(FEATURES)
 N_GENERATED = N_FEATURES - 1  # everything but charge
 _EPS = 1e-12
+# atanh's argument stays below this, so a value at or beyond an upper edge gets a finite feature.
+_BELOW_ONE = 1.0 - 1e-7
 
 
 def to_features(physical: tf.Tensor, s: Scaling) -> tf.Tensor:
     """``(n, 7)`` physical muons (pdg, x, y, z, px, py, pz) -> ``(n, 9)`` features."""
     pdg, x, y, z, px, py, pz = tf.unstack(tf.cast(physical, tf.float32), axis=1)
-    charge = -pdg / MUON_PDG
     r, cos_phi, sin_phi = _polar(x, y)
-    pt, cos_theta, sin_theta = _polar(px, py)
+    pt, cos_psi, sin_psi = _polar(px, py)
+    p = tf.sqrt(pt * pt + pz * pz)
+    edge = p * s.sin_theta_max
     columns = [
-        charge,
-        (tf.sqrt(r) - s.r_mean) / s.r_std,
+        -pdg / MUON_PDG,
+        (tf.sqrt(s.r_max * _atanh_below(r / s.r_max)) - s.r_mean) / s.r_std,
         cos_phi,
         sin_phi,
-        (_log_above(z, s.z_low, s.z_scale) - s.z_mean) / s.z_std,
-        (tf.asinh(pt / s.pt_scale) - s.pt_mean) / s.pt_std,
-        cos_theta,
-        sin_theta,
-        _p_feature(tf.sqrt(pt * pt + pz * pz), s),
+        (_logit_between(z, s.z_low, s.z_high) - s.z_mean) / s.z_std,
+        (tf.asinh(edge * _atanh_below(tf.math.divide_no_nan(pt, edge)) / s.pt_scale) - s.pt_mean) / s.pt_std,
+        cos_psi,
+        sin_psi,
+        (_logit_between(p, s.p_low, s.p_high) - s.p_mean) / s.p_std,
     ]
     return tf.stack(columns, axis=1)
 
 
 def to_physical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
-    """``(n, 9)`` features -> ``(n, 7)`` physical muons; accepts raw generator output (clamps, normalises).
+    """``(n, 9)`` features -> ``(n, 7)`` physical muons; accepts any raw generator output.
 
-    pdg is exactly ``-13 * charge``.
+    pdg is exactly ``-13 * charge``; every output lies in the physical region (module docstring).
     """
-    charge, f_r, c_phi, s_phi, f_z, f_pt, c_theta, s_theta, f_p = tf.unstack(features, axis=1)
-    r = tf.square(tf.nn.relu(f_r * s.r_std + s.r_mean))
-    pt = s.pt_scale * tf.sinh(tf.nn.relu(f_pt * s.pt_std + s.pt_mean))
-    x, y = _cartesian(r, c_phi, s_phi)
-    px, py = _cartesian(pt, c_theta, s_theta)
-    z = s.z_low + s.z_scale * tf.exp(f_z * s.z_std + s.z_mean)
+    charge, f_r, c_phi, s_phi, f_z, f_pt, c_psi, s_psi, f_p = tf.unstack(features, axis=1)
+    h_r = tf.nn.relu(f_r * s.r_std + s.r_mean)
+    r = s.r_max * tf.tanh(tf.square(h_r) / s.r_max)
+    z = s.z_low + (s.z_high - s.z_low) * tf.sigmoid(f_z * s.z_std + s.z_mean)
     p = s.p_low + (s.p_high - s.p_low) * tf.sigmoid(f_p * s.p_std + s.p_mean)
-    pz = tf.sqrt(tf.nn.relu(p * p - pt * pt))
+    edge = p * s.sin_theta_max
+    u = s.sin_theta_max * tf.tanh(s.pt_scale * tf.sinh(tf.nn.relu(f_pt * s.pt_std + s.pt_mean)) / edge)  # pT / |p|
+    x, y = _cartesian(r, c_phi, s_phi)
+    px, py = _cartesian(p * u, c_psi, s_psi)
+    pz = p * tf.sqrt((1.0 - u) * (1.0 + u))
     return tf.stack([-MUON_PDG * charge, x, y, z, px, py, pz], axis=1)
 
 
 def canonical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
     """Project raw features onto the physical domain in feature space: ``to_features(to_physical(f))``."""
-    charge, f_r, c_phi, s_phi, f_z, f_pt, c_theta, s_theta, f_p = tf.unstack(features, axis=1)
+    charge, f_r, c_phi, s_phi, f_z, f_pt, c_psi, s_psi, f_p = tf.unstack(features, axis=1)
     f_r, c_phi, s_phi = _floored(f_r, -s.r_mean / s.r_std, c_phi, s_phi)
-    f_pt, c_theta, s_theta = _floored(f_pt, -s.pt_mean / s.pt_std, c_theta, s_theta)
-    # |p| >= pT: where the raw output says otherwise, to_physical gives pz = 0, i.e. |p| = pT.
-    pt = s.pt_scale * tf.sinh(f_pt * s.pt_std + s.pt_mean)
-    f_p = tf.maximum(f_p, _p_feature(pt, s))
-    return tf.stack([charge, f_r, c_phi, s_phi, f_z, f_pt, c_theta, s_theta, f_p], axis=1)
+    f_pt, c_psi, s_psi = _floored(f_pt, -s.pt_mean / s.pt_std, c_psi, s_psi)
+    return tf.stack([charge, f_r, c_phi, s_phi, f_z, f_pt, c_psi, s_psi, f_p], axis=1)
 
 
 def _log_above(value: tf.Tensor | float, low: tf.Tensor | float, scale: float) -> tf.Tensor:
@@ -87,12 +104,18 @@ def _log_above(value: tf.Tensor | float, low: tf.Tensor | float, scale: float) -
     return tf.math.log(tf.maximum((value - low) / scale, 1e-30))
 
 
-def _p_feature(p: tf.Tensor, s: Scaling) -> tf.Tensor:
-    """Standardised ``logit((p - p_low) / (p_high - p_low))``, kept finite at and beyond both edges."""
-    span = s.p_high - s.p_low
-    # log of the distance above p_low minus log of the distance below p_high, both in units of the span
-    logit = _log_above(p, s.p_low, span) - _log_above(s.p_high, p, span)
-    return (logit - s.p_mean) / s.p_std
+def _logit_between(value: tf.Tensor, low: float, high: float) -> tf.Tensor:
+    """``logit((value - low) / (high - low))``, kept finite at and beyond both edges.
+
+    The log of the distance above ``low`` minus the log of the distance below ``high``, both in units
+    of the span: near ``low`` this is the log scaling a hard lower edge (target front, momentum cut) wants.
+    """
+    span = high - low
+    return _log_above(value, low, span) - _log_above(high, value, span)
+
+
+def _atanh_below(u: tf.Tensor) -> tf.Tensor:
+    return tf.atanh(tf.minimum(u, _BELOW_ONE))
 
 
 def _polar(a: tf.Tensor, b: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -107,7 +130,7 @@ def _polar(a: tf.Tensor, b: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]
 def _floored(
     f_radius: tf.Tensor, floor: float, cos: tf.Tensor, sin: tf.Tensor
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Radius feature clamped at its zero; a zero radius gets azimuth (1, 0), as :func:`_polar` gives it."""
+    """Radius (or pT) feature clamped at its zero; zero gets azimuth (1, 0), as :func:`_polar` gives it."""
     at_zero = f_radius <= floor
     cos, sin = _unit(cos, sin)
     return (

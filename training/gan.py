@@ -51,11 +51,17 @@ def replaces_best(auc: float, lowest: float, tolerance: float) -> bool:
 
 
 class PhysicalGenerator(tf.Module):
-    """The exported generator: physical muons out, transforms inside (DESIGN section 1)."""
+    """The exported generator: physical muons out, transforms inside (DESIGN section 1).
 
-    def __init__(self, model: keras.Model, scaling: Scaling, noise_dim: int) -> None:
+    aux is clipped to ``aux_range`` (the per-group range of the training aux) inside the graph: beyond
+    it the generator would extrapolate, so any caller (the service, or an ONNX runtime in a simulation
+    framework) gets muons like the rarest it was trained on, while its weights stay those of the aux it drew.
+    """
+
+    def __init__(self, model: keras.Model, scaling: Scaling, noise_dim: int, aux_range: np.ndarray) -> None:
         super().__init__()
         self.model, self.scaling = model, scaling
+        self.aux_range = np.asarray(aux_range, dtype=np.float32)
         self.function = tf.function(
             self._call,
             input_signature=[
@@ -67,8 +73,27 @@ class PhysicalGenerator(tf.Module):
         )
 
     def _call(self, noise: tf.Tensor, aux: tf.Tensor, charge: tf.Tensor) -> dict[str, tf.Tensor]:
+        # Constants made inside the trace: captured tensors would become extra graph inputs in tf2onnx.
+        aux = tf.clip_by_value(aux, tf.constant(self.aux_range[0]), tf.constant(self.aux_range[1]))
         raw = self.model(tf.concat([noise, aux, charge], axis=1), training=False)
         return {"muons": to_physical(tf.concat([charge, raw], axis=1), self.scaling)}
+
+
+def aux_range(aux: np.ndarray) -> np.ndarray:
+    """``(2, 4)``: per-group lowest and highest training aux, the range the generator is fed (``model.json``)."""
+    return np.stack([aux.min(axis=0), aux.max(axis=0)]).astype(np.float64)
+
+
+def tail_weights(aux: tf.Tensor, tail_scale: float) -> tf.Tensor:
+    """Per-muon loss weights, mean 1 over the batch, that turn plain aux into aux widened by ``tail_scale``.
+
+    A one-tailed normal marginal widened by ``s`` has density ratio ``exp(a^2 (1 - 1/s^2) / 2) / s`` to the
+    plain one (the boosted mode's weights, inverted), so the losses see the tails as a boosted request
+    would ask for them, while real and generated muons keep the same aux (the conditional target is unchanged).
+    """
+    log_weight = 0.5 * (1.0 - tail_scale**-2) * tf.reduce_sum(tf.square(aux), axis=1)
+    weight = tf.exp(log_weight - tf.reduce_max(log_weight))
+    return weight / tf.reduce_mean(weight)
 
 
 class PhysicalDiscriminator(tf.Module):
@@ -138,7 +163,9 @@ class Trainer:
         )
         self.best = tf.train.Checkpoint(**networks_)
         self.best_path = workdir / "best"
-        self.physical_generator = PhysicalGenerator(self.ema_generator, data.scaling, config.noise_dim)
+        self.physical_generator = PhysicalGenerator(
+            self.ema_generator, data.scaling, config.noise_dim, aux_range(data.aux)
+        )
         self.physical_discriminator = PhysicalDiscriminator(self.discriminator, self.aux_head, data.scaling)
 
     # --- batches -------------------------------------------------------------------------------
@@ -181,21 +208,32 @@ class Trainer:
     # --- GAN -----------------------------------------------------------------------------------
     @tf.function(autograph=False)
     def _train_step(self) -> dict[str, tf.Tensor]:
-        d_loss = tf.constant(0.0)
+        d_loss, penalty = tf.constant(0.0), tf.constant(0.0)
+        scale = self.config.tail_scale
         for _ in range(self.config.discriminator_steps):
-            real = tf.gather(self.features, self._indices())
-            fake, _ = self._fake(training=True)
+            indices = self._indices()
+            real = tf.gather(self.features, indices)
+            fake, fake_aux = self._fake(training=True)
             with tf.GradientTape() as tape:
-                logit_real = self.discriminator(real, training=True)
+                with tf.GradientTape(watch_accessed_variables=False) as inner:
+                    inner.watch(real)
+                    logit_real = self.discriminator(real, training=True)
                 logit_fake = self.discriminator(fake, training=True)
-                d_loss = _BCE(tf.ones_like(logit_real), logit_real) + _BCE(tf.zeros_like(logit_fake), logit_fake)
+                d_loss = _BCE(
+                    tf.ones_like(logit_real), logit_real, tail_weights(tf.gather(self.aux, indices), scale)
+                ) + _BCE(tf.zeros_like(logit_fake), logit_fake, tail_weights(fake_aux, scale))
+                if self.config.gradient_penalty > 0:  # R1: flat discriminator around the real muons
+                    gradient = inner.gradient(logit_real, real)
+                    penalty = 0.5 * self.config.gradient_penalty * tf.reduce_mean(tf.reduce_sum(gradient**2, axis=1))
+                total = d_loss + penalty
             variables = self.discriminator.trainable_variables
-            self.d_opt.apply_gradients(zip(tape.gradient(d_loss, variables), variables, strict=True))
+            self.d_opt.apply_gradients(zip(tape.gradient(total, variables), variables, strict=True))
         with tf.GradientTape() as tape:
             fake, aux = self._fake(training=True)
+            weights = tail_weights(aux, scale)
             logit_fake = self.discriminator(fake, training=False)
-            adversarial = _BCE(tf.ones_like(logit_fake), logit_fake)
-            aux_loss = tf.reduce_mean(tf.square(self.aux_head(fake, training=False) - aux))
+            adversarial = _BCE(tf.ones_like(logit_fake), logit_fake, weights)
+            aux_loss = tf.reduce_mean(weights * tf.reduce_mean(tf.square(self.aux_head(fake, training=False) - aux), 1))
             g_loss = adversarial + self.config.aux_lambda * aux_loss
         variables = self.generator.trainable_variables
         self.g_opt.apply_gradients(zip(tape.gradient(g_loss, variables), variables, strict=True))
@@ -203,7 +241,7 @@ class Trainer:
         for average, weight in zip(self.ema_generator.weights, self.generator.weights, strict=True):
             average.assign(decay * average + (1.0 - decay) * weight)
         self.step.assign_add(1)
-        return {"d": d_loss, "g": adversarial, "aux": aux_loss}
+        return {"d": d_loss, "g": adversarial, "aux": aux_loss, "r1": penalty}
 
     def generate(self, n: int, seed: int) -> np.ndarray:
         """``n`` canonical muons (weight 1) from plain inputs, in chunks."""

@@ -6,30 +6,31 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-# The lower edge sits this fraction of the scale below the sample's minimum, so that the log scaling
-# maps the sample's edge to a finite value (about 3 standard deviations out) and the generator can
-# approach the edge smoothly; it can then undershoot the sample's minimum by at most this much.
+# The lower edges of z and |p| sit this fraction of the median distance above the sample's minimum
+# below that minimum, so that the log scaling maps the sample's edge to a finite value (about 3
+# standard deviations out) and the generator can approach the edge smoothly; it can then undershoot
+# the sample's minimum by at most this much.
 EDGE_MARGIN = 1e-2
 
 
 @dataclass(frozen=True)
 class Scaling:
-    """Fitted constants of the monotone scalings; stored in ``model.json`` under hyperparameters.
+    """Fitted constants of the bounded monotone maps of :mod:`training.features`; stored in ``model.json``.
 
-    Each scaled column is ``(g(v) - mean) / std`` with ``g(r) = sqrt(r)``, ``g(pt) = asinh(pt / pt_scale)``,
-    ``g(z) = log((z - z_low) / z_scale)`` above the sample's hard lower edge (the target front) and
-    ``g(p) = logit((p - p_low) / (p_high - p_low))`` between the momentum cut and the beam momentum, so
-    that generated values respect the edges by construction instead of spilling over them (which a
-    two-sample classifier spots at once, and which a physicist sees as muons faster than the beam).
-    Near ``p_low`` the logit is the same log scaling as z's.
+    The physical region every generated muon lies in is stated here:
+    ``0 <= r <= r_max``, ``z_low <= z <= z_high``, ``0 <= sin(theta) = pT / |p| <= sin_theta_max < 1``
+    (so pz > 0 and pT < |p|) and ``p_low <= |p| <= p_high`` (the momentum cut and the beam momentum).
+    Each scaled column is ``(g(v) - mean) / std``.
     """
 
+    r_max: float
     r_mean: float
     r_std: float
     z_low: float
-    z_scale: float
+    z_high: float
     z_mean: float
     z_std: float
+    sin_theta_max: float
     pt_scale: float
     pt_mean: float
     pt_std: float
@@ -46,46 +47,62 @@ class Scaling:
         return cls(**values)
 
     @classmethod
-    def fit(cls, physical: np.ndarray, weights: np.ndarray, p_high: float) -> Scaling:
-        """Weighted constants from ``(n, 7)`` physical muons: edges and medians set the scalings, then standardise.
+    def fit(cls, physical: np.ndarray, weights: np.ndarray, p_high: float, margin: float) -> Scaling:
+        """Weighted constants from ``(n, 7)`` physical muons: edges and medians set the maps, then standardise.
 
         ``p_high`` bounds |p| from above: the beam momentum, which no muon of the sample can reach.
+        ``margin``: the upper edges of r, z and sin(theta) lie this fraction of the sample's extent beyond
+        its largest value (sin_theta_max also stays below 1).
         """
         x, y, z, px, py, pz = (physical[:, i].astype(np.float64) for i in range(1, 7))
         r = np.hypot(x, y)
         pt = np.hypot(px, py)
         p = np.sqrt(pt**2 + pz**2)
+        sin_theta = pt / p
         if np.any(pz <= 0):
-            raise ValueError("every muon must go forward (pz > 0): the features carry |p| and pT, not the sign of pz")
+            raise ValueError("every muon must go forward (pz > 0): the features carry |p| and sin(theta) < 1")
         if np.any(p >= p_high):
             row = int(np.argmax(p))
             raise ValueError(
                 f"muon {row} has |p| = {p[row]:.6g} GeV/c, not below p_max = {p_high:g} (the beam momentum)"
             )
         w = weights.astype(np.float64)
-        z_scale = max(_weighted_quantile(z - z.min(), w, 0.5), 1e-3)
-        z_low = float(z.min()) - EDGE_MARGIN * z_scale
+        z_low = float(z.min()) - EDGE_MARGIN * max(_weighted_quantile(z - z.min(), w, 0.5), 1e-3)
+        z_high = float(z.max()) + margin * (float(z.max()) - z_low)
+        p_low = float(p.min()) - EDGE_MARGIN * max(_weighted_quantile(p - p.min(), w, 0.5), 1e-3)
+        r_max = max(float(r.max()) * (1 + margin), 1e-3)
+        sin_max = min(float(sin_theta.max()) * (1 + margin), 0.5 * (float(sin_theta.max()) + 1.0))
         pt_scale = max(_weighted_quantile(pt, w, 0.5), 1e-3)
-        p_scale = max(_weighted_quantile(p - p.min(), w, 0.5), 1e-3)
-        p_low = float(p.min()) - EDGE_MARGIN * p_scale
-        u = (p - p_low) / (p_high - p_low)
-        scaled = (np.sqrt(r), np.log((z - z_low) / z_scale), np.arcsinh(pt / pt_scale), np.log(u) - np.log1p(-u))
-        moments = [_weighted_moments(g, w) for g in scaled]
+        edge = p * sin_max
+        scaled = (
+            np.sqrt(r_max * np.arctanh(r / r_max)),
+            _logit((z - z_low) / (z_high - z_low)),
+            np.arcsinh(edge * np.arctanh(pt / edge) / pt_scale),
+            _logit((p - p_low) / (p_high - p_low)),
+        )
+        (r_mean, r_std), (z_mean, z_std), (pt_mean, pt_std), (p_mean, p_std) = (_weighted_moments(g, w) for g in scaled)
         return cls(
-            r_mean=moments[0][0],
-            r_std=moments[0][1],
+            r_max=r_max,
+            r_mean=r_mean,
+            r_std=r_std,
             z_low=z_low,
-            z_scale=z_scale,
-            z_mean=moments[1][0],
-            z_std=moments[1][1],
+            z_high=z_high,
+            z_mean=z_mean,
+            z_std=z_std,
+            sin_theta_max=sin_max,
             pt_scale=pt_scale,
-            pt_mean=moments[2][0],
-            pt_std=moments[2][1],
+            pt_mean=pt_mean,
+            pt_std=pt_std,
             p_low=p_low,
             p_high=float(p_high),
-            p_mean=moments[3][0],
-            p_std=moments[3][1],
+            p_mean=p_mean,
+            p_std=p_std,
         )
+
+
+def _logit(u: np.ndarray) -> np.ndarray:
+    result: np.ndarray = np.log(u) - np.log1p(-u)
+    return result
 
 
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:

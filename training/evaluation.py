@@ -1,0 +1,90 @@
+"""Everything ``muongan evaluate`` measures (issue 13 goal 5), as one JSON-able dict.
+
+Muons come from the service's own engine (:class:`service.engine.generation.Engine`) on the exported ONNX
+graph, so the figures are those of the muons users get, bit for bit for the same seed.
+
+- classifier AUC (DESIGN 7) for ``seeds`` seeds, each with its own generated sample, classifier seed
+  and split: mean, sample standard deviation and each value, with n per side;
+- one-feature AUCs (the same classifier on r, z, pT or |p| alone: which variable gives it away);
+- Wasserstein distances over the reference's std, the tail table (:mod:`training.tails`);
+- FPD and KPD (:mod:`training.distances`) on the classifier's columns with z taken from the front;
+- physical checks and boosted ESS gains (:mod:`training.boosted`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from service.engine.generation import Engine, Request
+from training.boosted import boosted_figures
+from training.distances import fpd, kpd
+from training.fom import CLASSIFIER_COLUMNS, classifier_auc, features, wasserstein_over_std
+from training.tails import tail_table
+
+ONE_FEATURE = ("r", "z", "pt", "p")
+# The classifier's columns, z measured from the front: FPD's scaling by max |value| would flatten z ~ -7000 cm.
+DISTANCE_COLUMNS = tuple("dz" if name == "z" else name for name in CLASSIFIER_COLUMNS)
+
+
+def distance_matrix(muons: np.ndarray, z_front: float) -> np.ndarray:
+    columns = features(muons, z_front)
+    return np.column_stack([columns[name] for name in DISTANCE_COLUMNS])
+
+
+def evaluate(
+    engine: Engine, reference: np.ndarray, seed: int, seeds: int, n_boosted: int, z_front: float
+) -> tuple[dict[str, Any], np.ndarray]:
+    """The figures, and the first seed's generated sample (for the figures' plots); ``len(reference)`` a side."""
+    n = len(reference)
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[name] = round(now - clock, 2)
+        clock = now
+
+    samples, aucs = [], []
+    for k in range(seeds):
+        generated, _ = engine.generate(Request(seed + k, 0, n, engine.plain_source()))
+        samples.append(generated)
+        aucs.append(classifier_auc(generated, reference, seed + k))
+    generated = samples[0]
+    del samples[1:]
+    lap("classifier_auc")
+    one_feature = {name: classifier_auc(generated, reference, seed, columns=(name,)) for name in ONE_FEATURE}
+    lap("one_feature_auc")
+    wasserstein = wasserstein_over_std(generated, reference)
+    tails = tail_table(generated, reference, z_front)
+    lap("wasserstein_and_tails")
+    x_ref, x_gen = distance_matrix(reference, z_front), distance_matrix(generated, z_front)
+    w_ref, w_gen = reference[:, -1], generated[:, -1]
+    distances = {"fpd": fpd(x_ref, w_ref, x_gen, w_gen, seed), "kpd": kpd(x_ref, w_ref, x_gen, w_gen, seed)}
+    lap("fpd_kpd")
+    boosted = boosted_figures(engine, generated, n_boosted, seed, reference)
+    lap("boosted")
+    figures = {
+        "n_per_side": n,
+        "seeds": list(range(seed, seed + seeds)),
+        "classifier_auc": {
+            "mean": float(np.mean(aucs)),
+            "std": float(np.std(aucs, ddof=1)) if seeds > 1 else None,
+            "values": aucs,
+            "columns": list(CLASSIFIER_COLUMNS),
+        },
+        "one_feature_auc": one_feature,
+        "wasserstein_over_std": wasserstein,
+        "tails": tails,
+        **distances,
+        "distance_columns": list(DISTANCE_COLUMNS),
+        "z_front": z_front,
+        "physical_checks": boosted["checks"],
+        "boosted_ess": boosted["ess"],
+        "n_boosted": n_boosted,
+        "seconds": seconds,
+    }
+    return figures, generated

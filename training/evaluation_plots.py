@@ -1,0 +1,56 @@
+"""The evaluation's own figures: the tail table (goal 2) and the boosted ESS gain (goal 4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+TAIL_BAND = 0.15  # goal 2: within +-15%
+ESS_TARGET = 10.0  # goal 4: at least 10x
+
+
+def tails_figure(rows: list[dict[str, Any]]) -> Figure:
+    """Generated / reference rate per cut with its Poisson error; grey where the reference has too few muons."""
+    figure = Figure(figsize=(11, 0.45 * len(rows) + 1.8), layout="constrained")
+    ax = figure.subplots()
+    y = np.arange(len(rows))[::-1]
+    for row, position in zip(rows, y, strict=True):
+        if row["ratio"] is None:
+            continue
+        colour = "C0" if row["enough"] else "0.6"
+        ax.errorbar(row["ratio"], position, xerr=row["ratio_error"] or 0.0, fmt="o", color=colour, capsize=3)
+    ax.axvspan(1 - TAIL_BAND, 1 + TAIL_BAND, color="C2", alpha=0.15, label=f"goal: within +-{TAIL_BAND:.0%}")
+    ax.axvline(1.0, color="k", lw=0.8)
+    labels = [f"{row['cut']}  [ref {row['reference']['n']:,}, gen {row['generated']['n']:,}]" for row in rows]
+    ax.set_yticks(y, labels, fontsize="small")
+    ax.set_xscale("log")
+    ax.set_xlabel("generated / reference rate above the cut (Poisson errors; grey: reference < 300 muons there)")
+    ax.legend(loc="lower right", fontsize="small")
+    return figure
+
+
+def ess_figure(ess: dict[str, Any]) -> Figure:
+    """Per group: muons above the plain 99.9% quantile per muon generated, plain vs boosted ESS."""
+    groups = list(ess["groups"])
+    plain = [ess["groups"][g]["plain_per_muon"] for g in groups]
+    boosted = [ess["groups"][g]["boosted_ess_per_muon"] for g in groups]
+    figure = Figure(figsize=(9, 5), layout="constrained")
+    ax = figure.subplots()
+    x = np.arange(len(groups))
+    ax.bar(x - 0.2, plain, 0.4, label="plain: muons above per muon generated")
+    ax.bar(x + 0.2, boosted, 0.4, label=f"boosted x{ess['scale']:g} in that group: ESS above per muon generated")
+    ax.scatter(
+        x + 0.2, [ESS_TARGET * p for p in plain], marker="_", s=600, color="k", zorder=3, label="goal: 10x plain"
+    )
+    for i, group in enumerate(groups):
+        gain = ess["groups"][group]["gain"]
+        ax.annotate(f"{gain:.1f}x", (x[i] + 0.2, boosted[i]), ha="center", va="bottom", fontsize="small")
+    names = [f"{g} ({ess['groups'][g]['variable']} > {ess['groups'][g]['threshold']:.4g})" for g in groups]
+    ax.set_xticks(x, names)
+    ax.set_yscale("log")
+    ax.set_ylim(top=10 * max(boosted))  # room for the legend above the bars
+    ax.set_ylabel(f"per muon generated, above the plain {100 * ess['quantile']:g}% quantile")
+    ax.legend(fontsize="small", loc="upper left")
+    return figure
