@@ -108,15 +108,19 @@ def test_figures_of_merit_tell_same_from_different() -> None:
     assert different["tail_rates"]["p_above_100"]["ratio"] > 2
 
 
-def test_resume_continues_from_the_latest_checkpoint(tmp_path: Path, tiny_sample: Path) -> None:
+def test_resume_continues_from_the_latest_checkpoint(
+    tmp_path: Path, tiny_sample: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "config.json"
     config.write_text(json.dumps({**TINY_CONFIG, "steps": 20, "eval_every": 10, "checkpoint_every": 10}))
     argv = ["train", "--sample", str(tiny_sample), "--out", str(tmp_path / "m"), "--workdir", str(tmp_path / "w")]
     assert main([*argv, "--config", str(config), "--no-report"]) == 0
-    with pytest.raises(SystemExit, match="previous run"):
-        main([*argv, "--config", str(config)])
-    assert (tmp_path / "w" / "prepared.npz").exists()  # the resumed run reuses features and aux
+    assert main([*argv, "--config", str(config)]) == 2
+    assert "previous run" in capsys.readouterr().err
+    prepared = tmp_path / "w" / "prepared" / "rows.npy"
+    written = prepared.stat().st_mtime_ns
     assert main([*argv, "--resume", "--steps", "30", "--no-report"]) == 0
+    assert prepared.stat().st_mtime_ns == written  # the resumed run reuses features and aux as they are
     history = [json.loads(line) for line in (tmp_path / "w" / "history.jsonl").read_text().splitlines()]
     assert [figures["step"] for figures in history] == [10, 20, 30]
     manifest = Manifest.load(tmp_path / "m")

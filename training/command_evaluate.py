@@ -1,4 +1,4 @@
-"""``muongan evaluate --model DIR --reference FILE``: figures of merit and the PNG report.
+"""``muongan evaluate --model DIR --reference PATH...``: figures of merit and the PNG report.
 
 Muons are generated the way a user gets them: ``generator.onnx`` under onnxruntime, fed with plain
 inputs (copula aux, charge by the mu+ fraction; DESIGN section 4) drawn from the manifest. The
@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
-from service.manifest import GENERATOR, GENERATOR_OUTPUT, Manifest, sha256_of
-from service.muons import with_unit_weight
-from service.samples import read_sample
+from muongan.errors import UserError
+from service.manifest import GENERATOR, GENERATOR_OUTPUT, Manifest
+from service.muons import SampleError, with_unit_weight
+from service.samples.survey import identity, subsample
 from training.draw import draw_plain
 from training.fom import figures_of_merit
 from training.report import write_report
@@ -27,7 +28,9 @@ _CHUNK = 65536
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, help="model folder")
-    parser.add_argument("--reference", type=Path, required=True, help="held-out reference sample")
+    parser.add_argument(
+        "--reference", nargs="+", required=True, metavar="PATH", help="held-out reference: files, folders or globs"
+    )
     parser.add_argument("--n", type=int, default=200_000, help="muons per side (default 200000)")
     parser.add_argument("--seed", type=int, default=12345, help="seed of the generated inputs and the classifier")
     parser.add_argument("--no-report", action="store_true", help="skip the PNG report")
@@ -47,12 +50,13 @@ def generate_onnx(folder: Path, manifest: Manifest, n: int, seed: int) -> np.nda
 
 def run(args: argparse.Namespace) -> int:
     manifest = Manifest.load(args.model)
-    reference = read_sample(args.reference).muons
-    if len(reference) > args.n:
-        reference = reference[np.random.default_rng(args.seed).choice(len(reference), args.n, replace=False)]
+    try:  # at most n muons of the reference set, drawn at random, in bounded memory
+        reference, found = subsample(args.reference, args.n, args.seed)
+    except SampleError as error:
+        raise UserError(str(error)) from None
     generated = generate_onnx(args.model, manifest, args.n, args.seed)
     figures = {
-        "reference": {"path": args.reference.name, "sha256": sha256_of(args.reference)},
+        "reference": identity([f.path for f in found.files]),
         "seed": args.seed,
         **figures_of_merit(generated, reference, seed=args.seed),
     }
