@@ -63,8 +63,10 @@ def make(args: argparse.Namespace) -> None:
     per_pot = float(reference.metadata["muons_per_pot"])
     rng = np.random.default_rng(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    per_file, chunk, sum_weights, started = args.muons // args.files, 1_000_000, 0.0, time.perf_counter()
+    per_file, chunk, started = args.muons // args.files, 1_000_000, time.perf_counter()
+    pots: dict[str, float] = {}  # protons on target each file stands for: its sum of weights / muons_per_pot
     for i in range(args.files):
+        sum_weights = 0.0
         path = args.out / f"pythia8_Geant4_10.0_withCharmandBeauty{i * 1000}_mu.root"
         with uproot.recreate(path) as file:
             tree = None
@@ -79,9 +81,9 @@ def make(args: argparse.Namespace) -> None:
                 if tree is None:
                     tree = file.mktree(TREE, {name: np.float32 for name in branches})
                 tree.extend(branches)
+        pots[path.name] = sum_weights / per_pot
+        (args.out / "production.json").write_text(json.dumps({"muons_per_file": per_file, "pot": pots}) + "\n")
         print(f"{path.name}: {per_file:,} rows, {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    pot = sum_weights / per_pot  # jitter keeps weights: the production stands for this many POT
-    (args.out / "production.json").write_text(json.dumps({"muons": per_file * args.files, "pot": pot}) + "\n")
     seconds = time.perf_counter() - started
     _record({"step": "make", "muons": per_file * args.files, "files": args.files, "seconds": seconds})
 
@@ -100,9 +102,8 @@ def _timed(argv: list[str], log: Path) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> None:
     production = json.loads((args.production / "production.json").read_text())
-    files = sorted(args.production.glob("*.root"))[: args.files]
-    muons_per_file = production["muons"] // len(sorted(args.production.glob("*.root")))
-    pot = production["pot"] * len(files) * muons_per_file / production["muons"]  # close enough: same weights
+    files = [args.production / name for name in sorted(production["pot"])[: args.files]]
+    muons_per_file, pot = production["muons_per_file"], sum(production["pot"][f.name] for f in files)
     muongan = str(Path(sys.executable).parent / "muongan")
     label = f"{len(files) * muons_per_file:.0e}"
     logs = args.workdir / "logs"

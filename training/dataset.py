@@ -159,7 +159,7 @@ def _make(files: list[Path], config: TrainConfig, folder: Path, progress: bool) 
     scaling = Scaling.fit(fit_rows[:, :_N_PHYSICAL], fit_rows[:, -1].astype(np.float64), config.p_max)
     n_ref = min(REFERENCE, len(table))
     rareness = Rareness(table[:, :_N_PHYSICAL], table[:, -1].astype(np.float64), n_ref)
-    written = _write_rows(stage.shards, scaling, rareness, table_keys[n_ref - 1], config.seed, folder, progress)
+    written = _write_rows(stage.shards, scaling, rareness, table_keys, config.seed, folder, progress)
     return {
         "scaling": scaling.to_dict(),
         "correlation": written["correlation"].tolist(),
@@ -172,7 +172,7 @@ def _write_rows(
     shards: list[Path],
     scaling: Scaling,
     rareness: Rareness,
-    last_ref_key: np.uint64,
+    table_keys: np.ndarray,
     seed: int,
     folder: Path,
     progress: bool,
@@ -186,11 +186,11 @@ def _write_rows(
     with tqdm(total=n, unit="muon", unit_scale=True, desc="prepare", file=sys.stderr, disable=shown) as bar:
         for shard in shards:
             muons = np.load(shard)
+            shard.unlink()  # disk holds the stage or the prepared rows of a muon, not both
             hashes = row_hash(muons, seed)
             weights = muons[:, -1].astype(np.float64)
-            member = reservoir_key(hashes) <= last_ref_key
             ties = np.column_stack([unit(hashes, _TIES + g) for g in range(4)])
-            aux = rareness.aux(rareness.distances(muons[:, :_N_PHYSICAL], member), ties)
+            aux = rareness.aux(_distances(muons, reservoir_key(hashes), rareness, table_keys), ties)
             stop = start + len(muons)
             rows[start:stop, :N_FEATURES] = features_of(muons, scaling)
             rows[start:stop, N_FEATURES:] = aux
@@ -204,6 +204,16 @@ def _write_rows(
     cdf.flush()
     del rows, cdf
     return {"n": n, "correlation": moments.correlation(), "mu_plus_fraction": mu_plus / total}
+
+
+def _distances(muons: np.ndarray, keys: np.ndarray, rareness: Rareness, table_keys: np.ndarray) -> np.ndarray:
+    """Rareness distances of training rows: the table's rows (the smallest keys) were measured when the
+    table was built, the others are searched for (none of them is a reference point)."""
+    in_table = keys <= table_keys[-1]
+    result = np.empty((len(muons), 4))
+    result[in_table] = rareness.table_distances[np.searchsorted(table_keys, keys[in_table])]
+    result[~in_table] = rareness.distances(muons[~in_table, :_N_PHYSICAL], np.zeros(int((~in_table).sum()), bool))
+    return result
 
 
 def _info(found: Survey, stage: _Stage, n_train: int, n_table: int, n_ref: int) -> dict[str, Any]:

@@ -28,6 +28,7 @@ means the tails a user wants to boost (large r, z, pT, pz). Distances are isotro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,15 +54,22 @@ class RankTable:
         return cls(distances[order], np.cumsum(weights[order], dtype=np.float64))
 
     def uniform(self, distances: np.ndarray, ties: np.ndarray) -> np.ndarray:
-        """Weighted ECDF position in (0, 1); ties with table entries spread uniformly by ``ties`` in [0, 1)."""
-        total = self.cumulative[-1]
-        lo = np.searchsorted(self.distances, distances, side="left")
-        hi = np.searchsorted(self.distances, distances, side="right")
+        """Weighted ECDF position in (0, 1); ties with table entries spread uniformly by ``ties`` in [0, 1).
+
+        The look-ups run on sorted distances: numpy's searches then start from the previous answer,
+        which is several times faster against a table of millions than random queries.
+        """
+        order = np.argsort(distances)
+        ordered = distances[order]
+        lo = np.searchsorted(self.distances, ordered, side="left")
+        hi = np.searchsorted(self.distances, ordered, side="right")
         padded = np.concatenate([[0.0], self.cumulative])
         below, equal = padded[lo], padded[hi] - padded[lo]
         midpoints = self.cumulative - 0.5 * np.diff(padded)
-        between = np.interp(distances, self.distances, midpoints)  # a distance no table entry has
-        return np.where(equal > 0, below + ties * equal, between) / total
+        between = np.interp(ordered, self.distances, midpoints)  # a distance no table entry has
+        result = np.empty_like(distances)
+        result[order] = np.where(equal > 0, below + ties[order] * equal, between) / self.cumulative[-1]
+        return result
 
 
 class Rareness:
@@ -72,7 +80,7 @@ class Rareness:
 
     def __init__(self, table: np.ndarray, weights: np.ndarray, n_ref: int) -> None:
         reference = table[:n_ref].astype(np.float64)
-        self._trees = {g: cKDTree(reference[:, cols]) for g, cols in GROUP_COLUMNS.items()}
+        self._searches = {g: _nearest(reference[:, cols]) for g, cols in GROUP_COLUMNS.items()}
         member = np.arange(len(table)) < n_ref
         self.table_distances = self.distances(table, member)
         self._tables = {g: RankTable.of(self.table_distances[:, i], weights) for i, g in enumerate(AUX_GROUPS)}
@@ -81,10 +89,7 @@ class Rareness:
         """``(n, 4)`` mean distances to the nearest reference points, a reference point's own excluded."""
         result = np.empty((len(physical), len(AUX_GROUPS)))
         for i, group in enumerate(AUX_GROUPS):
-            tree = self._trees[group]
-            points = physical[:, GROUP_COLUMNS[group]].astype(np.float64)
-            found, _ = tree.query(points, k=min(NEIGHBOURS + 1, tree.n), workers=-1)
-            found = found.reshape(len(points), -1)
+            found = self._searches[group](physical[:, GROUP_COLUMNS[group]].astype(np.float64))
             result[:, i] = np.where(member, found[:, 1:].mean(axis=1), found[:, :NEIGHBOURS].mean(axis=1))
         return result
 
@@ -92,6 +97,30 @@ class Rareness:
         """``(n, 4)`` float32 aux values from :meth:`distances`; ``ties`` ``(n, 4)`` uniform in [0, 1)."""
         columns = [self._tables[g].uniform(distances[:, i], ties[:, i]) for i, g in enumerate(AUX_GROUPS)]
         return from_uniform(np.column_stack(columns)).astype(np.float32)
+
+
+def _nearest(reference: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A search for the ``NEIGHBOURS + 1`` smallest distances to ``reference`` points, sorted, per query.
+
+    Two dimensions: a k-d tree. One dimension: the answer lies among the ``NEIGHBOURS + 1`` sorted
+    reference values on either side of the query's insertion point (padded with infinities), which
+    numpy finds and ranks several times faster than the tree.
+    """
+    k = NEIGHBOURS + 1
+    if reference.shape[1] > 1:
+        tree = cKDTree(reference)
+        return lambda points: tree.query(points, k=k, workers=-1)[0].reshape(len(points), k)
+    infinity = np.full(k, np.inf)
+    padded = np.concatenate([-infinity, np.sort(reference[:, 0]), infinity])
+    window = np.arange(2 * k)
+
+    def search(points: np.ndarray) -> np.ndarray:
+        values = points[:, 0]
+        start = np.searchsorted(padded, values, side="left")  # padded[start - 1] < value <= padded[start]
+        candidates = padded[start[:, None] - k + window]
+        return np.sort(np.abs(candidates - values[:, None]), axis=1)[:, :k]
+
+    return search
 
 
 def from_uniform(u: np.ndarray) -> np.ndarray:
