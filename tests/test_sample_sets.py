@@ -215,3 +215,28 @@ def test_missing_or_damaged_branch_is_named(tmp_path: Path) -> None:
         file.mktree(TREE, {name: np.float32 for name in branches}).extend(branches)
     with pytest.raises(SampleError, match=r"nopy\.root: .*lacks branch\(es\) py"):
         list(chunks(tmp_path / "nopy.root"))
+
+
+def test_evaluate_and_plot_take_a_set(
+    tiny_model: Path, tiny_sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``evaluate --reference`` and ``plot --sample`` read sets the way ``train`` does."""
+    import shutil
+
+    sample = read_sample(tiny_sample)
+    halves = tmp_path / "reference"
+    halves.mkdir()
+    half = len(sample) // 2
+    write_sample(Sample(sample.muons[:half], sample.metadata), halves / "a.parquet")
+    write_sample(Sample(sample.muons[half:], sample.metadata), halves / "b.npy")
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    argv = ["evaluate", "--model", str(model), "--reference", str(halves / "a.parquet"), str(halves / "b.npy")]
+    assert main([*argv, "--n", "2000", "--no-report"]) == 0
+    evaluation = json.loads(capsys.readouterr().out)
+    assert evaluation["reference"]["path"] == "a.parquet ... b.npy (2 files)"
+    assert evaluation["n_reference"] == 2000  # a random 2,000 of the two files' muons
+    assert main(["plot", "--sample", str(halves), "--kind", "p_pt", "--out", str(tmp_path / "p.png")]) == 0
+    assert (tmp_path / "p.png").read_bytes().startswith(b"\x89PNG")
+    assert main(["plot", "--sample", str(tmp_path / "nothing*.npy"), "--out", str(tmp_path / "q")]) == 2
+    assert "matches no file" in capsys.readouterr().err
