@@ -8,6 +8,7 @@ give the same errors, each naming the file (and, for ROOT, the branch) at fault.
 
 from __future__ import annotations
 
+import gc
 import glob
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -99,6 +100,10 @@ def chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
         if fmt == "root":
             with root.FairShipTree(path) as tree:
                 yield from tree.chunks(rows)
+            # uproot's file, tree and branch objects refer to one another, so only the cyclic collector
+            # frees them and the baskets they cache; a long pass allocates too few Python objects to run
+            # it often, and without this the resident set grew by ~100 MB per 5e6-muon file (measured).
+            gc.collect()
         elif fmt == "npy":
             yield from _npy_chunks(path, rows)
         else:
