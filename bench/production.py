@@ -97,7 +97,8 @@ def _timed(argv: list[str], log: Path) -> dict[str, Any]:
     if code:
         raise SystemExit(f"{' '.join(argv)} failed ({code}); see {log}")
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))  # type: ignore[union-attr]
-    return {"wall_s": time.perf_counter() - started, "peak_rss_mb": rss / 1024, "stderr": text}
+    cpu = sum(float(v) for v in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", text))
+    return {"wall_s": time.perf_counter() - started, "cpu_s": cpu, "peak_rss_mb": rss / 1024, "stderr": text}
 
 
 def run(args: argparse.Namespace) -> None:
@@ -122,8 +123,10 @@ def run(args: argparse.Namespace) -> None:
             "muons": len(files) * muons_per_file,
             "files": len(files),
             "describe_wall_s": described["wall_s"],
+            "describe_cpu_s": described["cpu_s"],
             "describe_peak_rss_mb": described["peak_rss_mb"],
             "train_wall_s": trained["wall_s"],
+            "train_cpu_s": trained["cpu_s"],
             "train_peak_rss_mb": trained["peak_rss_mb"],
             "train_split_s": {name: float(value) for name, value in split.items()},
             "steps": args.steps,

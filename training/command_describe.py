@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from muongan.errors import UserError
@@ -58,13 +59,20 @@ def _by_id(skipped: dict[int, int]) -> dict[str, int]:
 
 
 def _table(result: dict[str, Any]) -> str:
-    lines = [f"{'file':<48} {'layout':<13} {'muons':>12} {'skipped':>9} {'sum of weights':>15} {'muons/POT':>10}"]
-    for f in result["files"]:
+    names = [Path(f["path"]).name for f in result["files"]]
+    width = max(len(name) for name in [*names, "file"])
+    header = f"{'file':<{width}} {'layout':<13} {'muons':>12} {'skipped':>9} {'sum of weights':>15} {'muons/POT':>10}"
+    lines = [header]
+    for name, f in zip(names, result["files"], strict=True):
         per_pot = f"{f['muons_per_pot']:.4g}" if f["muons_per_pot"] else "-"
         skipped = sum(f["skipped_rows"].values())
         counts = f"{f['muons']:>12,} {skipped:>9,} {f['sum_weights']:>15.6g}"
-        lines.append(f"{f['path'][-48:]:<48} {f['layout']:<13} {counts} {per_pot:>10}")
-    per_pot = f"{result['muons_per_pot']:.6g} ({result['pot']:.6g} POT)" if result["muons_per_pot"] else "unknown"
+        lines.append(f"{name:<{width}} {f['layout']:<13} {counts} {per_pot:>10}")
+    per_pot = (
+        f"{result['muons_per_pot']:.6g} ({result['pot']:.6g} POT)"
+        if result["muons_per_pot"]
+        else "unknown (not every file carries it: train with --pot N)"
+    )
     mu_plus = result["mu_plus_fraction"]
     lines += [
         "",
