@@ -116,7 +116,9 @@ def run(args: argparse.Namespace) -> None:
     argv = [muongan, "train", "--sample", *map(str, files), "--pot", repr(pot), "--steps", str(args.steps)]
     argv += ["--out", str(args.workdir / f"model_{label}"), "--workdir", str(work), "--config", str(config)]
     trained = _timed([*argv, "--no-report"], logs / f"train_{label}.log")
-    split = dict(re.findall(r"^(preparation|aux heads|steps): ([\d.]+) s", trained["stderr"], re.MULTILINE))
+    pattern = r"^(preparation|aux heads|steps): ([\d.]+) s \(([\d.]+) CPU-s\)"
+    found = re.findall(pattern, trained["stderr"], re.MULTILINE)
+    split = {name: {"wall_s": float(wall), "cpu_s": float(cpu)} for name, wall, cpu in found}
     _record(
         {
             "step": "run",
@@ -128,7 +130,7 @@ def run(args: argparse.Namespace) -> None:
             "train_wall_s": trained["wall_s"],
             "train_cpu_s": trained["cpu_s"],
             "train_peak_rss_mb": trained["peak_rss_mb"],
-            "train_split_s": {name: float(value) for name, value in split.items()},
+            "train_split": split,
             "steps": args.steps,
             "prepared_bytes": sum(p.stat().st_size for p in (work / "prepared").iterdir()),
             "load_average": Path("/proc/loadavg").read_text().split()[:3],

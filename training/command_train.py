@@ -98,6 +98,19 @@ def resolve_config(args: argparse.Namespace, workdir: Path) -> TrainConfig:
     return config
 
 
+class _Phases:
+    """Wall and CPU seconds of each phase on stderr (CPU counts every thread: on shared cores it is the
+    honest measure, wall time depends on who else runs)."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def done(self, name: str, what: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        print(f"{name}: {wall - self.wall:.1f} s ({cpu - self.cpu:.1f} CPU-s) {what}", file=sys.stderr)
+        self.wall, self.cpu = wall, cpu
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         files = expand(args.sample)
@@ -119,27 +132,21 @@ def train(args: argparse.Namespace, files: list[Path], config: TrainConfig, work
 
     workdir.mkdir(parents=True, exist_ok=True)
     config.save(workdir / "config.json")
-    started = time.perf_counter()
+    clock = _Phases()
     try:
         data = prepare(files, config, workdir)
     except SampleError as error:
         raise UserError(str(error)) from None
     pot, pot_source = resolve_pot(data.info, args.pot)
-    prepared = time.perf_counter()
-    n = data.info["muons"]
-    print(
-        f"preparation: {prepared - started:.1f} s for {n:,} muons ({n / (prepared - started):,.0f}/s)", file=sys.stderr
-    )
+    clock.done("preparation", f"for {data.info['muons']:,} muons")
     trainer = Trainer(config, data, workdir)
     if args.resume:
         print(f"resuming at step {trainer.resume()}")
     first = int(trainer.step.numpy())
     trainer.pretrain_aux_heads()
-    heads = time.perf_counter()
-    print(f"aux heads: {heads - prepared:.1f} s", file=sys.stderr)
+    clock.done("aux heads", f"for {config.aux_head_steps} steps")
     best = trainer.train(config.steps)
-    seconds = time.perf_counter() - heads
-    print(f"steps: {seconds:.1f} s for {config.steps - first} (evaluations included)", file=sys.stderr)
+    clock.done("steps", f"for {config.steps - first}, evaluations included")
     manifest = export_model(
         args.out,
         trainer.physical_generator.function,
