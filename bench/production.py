@@ -109,7 +109,8 @@ def run(args: argparse.Namespace) -> None:
     label = f"{len(files) * muons_per_file:.0e}"
     logs = args.workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    described = _timed([muongan, "describe", *map(str, files), "--json"], logs / f"describe_{label}.log")
+    describe = [muongan, "describe", *map(str, files), "--json"]
+    described = _timed(describe, logs / f"describe_{label}.log") if args.describe else {}
     config = args.workdir / "config.json"
     config.write_text(Path("training/default.json").read_text())
     work = args.workdir / f"run_{label}"
@@ -124,9 +125,7 @@ def run(args: argparse.Namespace) -> None:
             "step": "run",
             "muons": len(files) * muons_per_file,
             "files": len(files),
-            "describe_wall_s": described["wall_s"],
-            "describe_cpu_s": described["cpu_s"],
-            "describe_peak_rss_mb": described["peak_rss_mb"],
+            **{f"describe_{key}": value for key, value in described.items() if key != "stderr"},
             "train_wall_s": trained["wall_s"],
             "train_cpu_s": trained["cpu_s"],
             "train_peak_rss_mb": trained["peak_rss_mb"],
@@ -207,6 +206,7 @@ def main() -> None:
     p.add_argument("--files", type=int, required=True, help="train on the first this many files")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--workdir", type=Path, required=True)
+    p.add_argument("--no-describe", dest="describe", action="store_false", help="time only the training")
     p = sub.add_parser("feed")
     p.add_argument("--prepared", type=Path, required=True, help="a run's --workdir holding prepared/")
     p.add_argument("--workdir", type=Path, required=True, help="where run left config.json")

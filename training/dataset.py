@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from numpy.lib.format import open_memmap
+from numpy.lib import format as npy_format
 from tqdm import tqdm
 
 from service.manifest import sha256_of
@@ -179,11 +179,13 @@ def _write_rows(
 ) -> dict[str, Any]:
     """Pass 2: features and aux of every training row into ``rows.npy``, cumulative weights into ``cdf.npy``."""
     n = sum(int(np.load(shard, mmap_mode="r").shape[0]) for shard in shards)
-    rows = open_memmap(folder / "rows.npy", mode="w+", dtype=np.float32, shape=(n, ROW_WIDTH))
-    cdf = open_memmap(folder / "cdf.npy", mode="w+", dtype=np.float64, shape=(n,))
-    moments, total, mu_plus, start = CopulaMoments(), 0.0, 0.0, 0
+    moments, total, mu_plus = CopulaMoments(), 0.0, 0.0
     shown = None if progress else True  # tqdm: None shows the bar on a terminal only
-    with tqdm(total=n, unit="muon", unit_scale=True, desc="prepare", file=sys.stderr, disable=shown) as bar:
+    with (
+        _NpyWriter(folder / "rows.npy", np.float32, (n, ROW_WIDTH)) as rows,
+        _NpyWriter(folder / "cdf.npy", np.float64, (n,)) as cdf,
+        tqdm(total=n, unit="muon", unit_scale=True, desc="prepare", file=sys.stderr, disable=shown) as bar,
+    ):
         for shard in shards:
             muons = np.load(shard)
             shard.unlink()  # disk holds the stage or the prepared rows of a muon, not both
@@ -191,19 +193,36 @@ def _write_rows(
             weights = muons[:, -1].astype(np.float64)
             ties = np.column_stack([unit(hashes, _TIES + g) for g in range(4)])
             aux = rareness.aux(_distances(muons, reservoir_key(hashes), rareness, table_keys), ties)
-            stop = start + len(muons)
-            rows[start:stop, :N_FEATURES] = features_of(muons, scaling)
-            rows[start:stop, N_FEATURES:] = aux
-            cdf[start:stop] = total + np.cumsum(weights)
-            total = float(cdf[stop - 1])
+            rows.write(np.column_stack([features_of(muons, scaling), aux]))
+            cumulative = total + np.cumsum(weights)
+            cdf.write(cumulative)
+            total = float(cumulative[-1])
             moments.add(aux, weights)
             mu_plus += float(weights[muons[:, column("pdg")] < 0].sum())
-            start = stop
             bar.update(len(muons))
-    rows.flush()
-    cdf.flush()
-    del rows, cdf
     return {"n": n, "correlation": moments.correlation(), "mu_plus_fraction": mu_plus / total}
+
+
+class _NpyWriter:
+    """An npy file written front to back with plain writes, its shape known up front.
+
+    Not ``open_memmap``: pages written through a map stay in the writing process's resident set until
+    unmapped (measured: +0.9 GB from 1e7 to 3e7 muons), plain writes go to the page cache only.
+    """
+
+    def __init__(self, path: Path, dtype: type, shape: tuple[int, ...]) -> None:
+        self.dtype, self.file = np.dtype(dtype), path.open("wb")
+        header = {"descr": npy_format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": shape}
+        npy_format.write_array_header_1_0(self.file, header)
+
+    def write(self, values: np.ndarray) -> None:
+        self.file.write(np.ascontiguousarray(values, dtype=self.dtype).tobytes())
+
+    def __enter__(self) -> _NpyWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
 
 
 def _distances(muons: np.ndarray, keys: np.ndarray, rareness: Rareness, table_keys: np.ndarray) -> np.ndarray:
