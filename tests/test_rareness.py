@@ -40,15 +40,20 @@ def test_marginals_are_one_tailed_normal_with_weights() -> None:
     assert stats.kstest(unweighted[draw, 3], stats.halfnorm.cdf).pvalue < 1e-4  # the test sees the weights
 
 
-def test_larger_means_rarer_in_the_physical_tails() -> None:
-    """Large r, late z, large pT and large pz are rare; the dense core (also next to the z edge) is not."""
-    muons, weights = _sample(6000, 3)
-    aux = rareness(muons, weights, seed=1)
+def _assert_rarer_in_the_tails(muons: np.ndarray, aux: np.ndarray) -> None:
+    """The top 1% in r, z, pT and pz have aux larger by more than 1 than the densest 30%."""
     r, z, pt, pz = np.hypot(muons[:, 1], muons[:, 2]), muons[:, 3], np.hypot(muons[:, 4], muons[:, 5]), muons[:, 6]
     for group, values in enumerate((r, z, pt, pz)):
         tail = values > np.quantile(values, 0.99)
         core = values < np.quantile(values, 0.3)
         assert aux[tail, group].mean() > aux[core, group].mean() + 1.0, group
+
+
+def test_larger_means_rarer_in_the_physical_tails() -> None:
+    """Large r, late z, large pT and large pz are rare; the dense core (also next to the z edge) is not."""
+    muons, weights = _sample(6000, 3)
+    aux = rareness(muons, weights, seed=1)
+    _assert_rarer_in_the_tails(muons, aux)
 
 
 def test_rank_map_is_weighted_and_spreads_ties() -> None:
@@ -76,11 +81,7 @@ def test_subsample_reference_keeps_order_and_marginals() -> None:
     draw = np.random.default_rng(7).choice(len(aux), 4000, p=weights / weights.sum())
     for group in range(4):
         assert stats.kstest(aux[draw, group], stats.halfnorm.cdf).pvalue > 1e-3, group
-    r, z, pt, pz = np.hypot(muons[:, 1], muons[:, 2]), muons[:, 3], np.hypot(muons[:, 4], muons[:, 5]), muons[:, 6]
-    for group, values in enumerate((r, z, pt, pz)):
-        tail = values > np.quantile(values, 0.99)
-        core = values < np.quantile(values, 0.3)
-        assert aux[tail, group].mean() > aux[core, group].mean() + 1.0, group
+    _assert_rarer_in_the_tails(muons, aux)
 
 
 def test_rareness_is_monotone_in_density() -> None:
