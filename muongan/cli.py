@@ -20,6 +20,7 @@ from muongan.errors import UserError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "sample": ("training.reference.command", "make a weighted reference muon sample with Pythia 8"),
+    "describe": ("training.command_describe", "summarise a muon sample set (files, folders, globs) before training"),
     "train": ("training.command_train", "train a GAN on a muon sample and export it to a model folder"),
     "evaluate": ("training.command_evaluate", "figures of merit and a PNG report of a model vs a reference"),
     "serve": ("service.commands.serve", "run the HTTP service"),

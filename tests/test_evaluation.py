@@ -78,7 +78,7 @@ def test_the_model_folder_changes_only_with_update_model(
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
-        ("--reference", "{tmp}/missing.parquet", "cannot read reference sample"),
+        ("--reference", "{tmp}/missing.parquet", "cannot read the reference"),
         ("--model", "{tmp}", "no model.json"),
         ("--n", "10", "--n must be at least"),
         ("--seeds", "0", "--seeds must be at least 1"),

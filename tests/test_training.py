@@ -15,8 +15,8 @@ from conftest import TINY_CONFIG
 from muongan.cli import main
 from service.contract.manifest import Manifest
 from service.contract.muons import PHYSICAL_COLUMNS, UNITS
-from service.samples import read_sample
 from training import networks
+from training.batches import GAN
 from training.config import TrainConfig
 from training.dataset import prepare
 from training.draw import draw_plain
@@ -113,15 +113,19 @@ def test_figures_of_merit_tell_same_from_different() -> None:
     assert different["tail_rates"]["p_above_100"]["ratio"] > 2
 
 
-def test_resume_continues_from_the_latest_checkpoint(tmp_path: Path, tiny_sample: Path) -> None:
+def test_resume_continues_from_the_latest_checkpoint(
+    tmp_path: Path, tiny_sample: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "config.json"
     config.write_text(json.dumps({**TINY_CONFIG, "steps": 20, "eval_every": 10, "checkpoint_every": 10}))
     argv = ["train", "--sample", str(tiny_sample), "--out", str(tmp_path / "m"), "--workdir", str(tmp_path / "w")]
     assert main([*argv, "--config", str(config), "--no-report"]) == 0
-    with pytest.raises(SystemExit, match="previous run"):
-        main([*argv, "--config", str(config)])
-    assert (tmp_path / "w" / "prepared.npz").exists()  # the resumed run reuses features and aux
+    assert main([*argv, "--config", str(config)]) == 2
+    assert "previous run" in capsys.readouterr().err
+    prepared = tmp_path / "w" / "prepared" / "rows.npy"
+    written = prepared.stat().st_mtime_ns
     assert main([*argv, "--resume", "--steps", "30", "--no-report"]) == 0
+    assert prepared.stat().st_mtime_ns == written  # the resumed run reuses features and aux as they are
     history = [json.loads(line) for line in (tmp_path / "w" / "history.jsonl").read_text().splitlines()]
     assert [figures["step"] for figures in history] == [10, 20, 30]
     manifest = Manifest.load(tmp_path / "m")
@@ -163,9 +167,11 @@ def test_tail_weights_turn_plain_aux_into_widened_aux() -> None:
 )
 def test_every_search_knob_trains(knob: dict[str, object], tiny_sample: Path, tmp_path: Path) -> None:
     config = TrainConfig(**{**TINY_CONFIG, "aux_head_steps": 10, **knob})
-    trainer = Trainer(config, prepare(read_sample(tiny_sample), config), tmp_path)
+    trainer = Trainer(config, prepare([tiny_sample], config, tmp_path, progress=False), tmp_path)
     trainer.pretrain_aux_heads()
-    losses = [{k: float(v) for k, v in trainer._train_step().items()} for _ in range(3)]
+    per_step = 2 * config.discriminator_steps + 1
+    steps = trainer.batches.ahead(GAN, 0, 3, per_step)
+    losses = [{k: float(v) for k, v in trainer._train_step(rows).items()} for rows in steps]
     assert all(np.isfinite(value) for step in losses for value in step.values())
     assert all((step["r1"] > 0) == (config.gradient_penalty > 0) for step in losses)
     assert trainer.generator.input_shape[1] == config.noise_dim + 5

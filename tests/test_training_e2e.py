@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime
+import pytest
 
 from service.contract.manifest import (
     DISCRIMINATOR,
@@ -30,10 +31,11 @@ def test_manifest_checksums_and_fields(tiny_model: Path, tiny_sample: Path) -> N
     manifest = Manifest.load(tiny_model)
     assert manifest.files == {name: sha256_of(tiny_model / name) for name in (GENERATOR, DISCRIMINATOR)}
     assert manifest.columns == list(PHYSICAL_COLUMNS)
-    assert manifest.training_sample["sha256"] == sha256_of(tiny_sample)
     sample = read_sample(tiny_sample)
-    assert manifest.training_sample["n"] == len(sample)
-    assert manifest.muons_per_pot == float(sample.metadata["muons_per_pot"])
+    [recorded] = manifest.training_sample["files"]
+    assert recorded["sha256"] == sha256_of(tiny_sample) and recorded["muons"] == len(sample)
+    assert manifest.training_sample["muons"] == len(sample) and manifest.training_sample["pot_source"] == "metadata"
+    assert manifest.muons_per_pot == pytest.approx(float(sample.metadata["muons_per_pot"]), rel=1e-12)
     correlation = np.asarray(manifest.aux_correlation)
     np.testing.assert_allclose(correlation, correlation.T)
     np.testing.assert_allclose(np.diag(correlation), 1.0)

@@ -1,4 +1,4 @@
-"""``muongan evaluate --model DIR --reference FILE --out DIR``: the figures a physicist checks a model by.
+"""``muongan evaluate --model DIR --reference PATH... --out DIR``: the figures a physicist checks a model by.
 
 Writes ``evaluation.json`` (all figures, :mod:`training.evaluation`) and titled PNGs into ``--out``:
 the 1-D, 2-D and |p|-pT comparisons, the tail table and the boosted ESS gains. The model folder is
@@ -17,16 +17,21 @@ from typing import Any
 import numpy as np
 
 from muongan.errors import UserError
-from service.contract.manifest import sha256_of
 from service.contract.muons import SampleError
-from service.samples import read_sample
+from service.samples.survey import identity, subsample
 
 MIN_N = 1000
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, help="model folder")
-    parser.add_argument("--reference", type=Path, required=True, help="independent reference sample (new seed)")
+    parser.add_argument(
+        "--reference",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="independent reference (new seed): files, folders or quoted globs",
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder for evaluation.json and the PNGs")
     parser.add_argument(
         "--n", type=int, default=1_000_000, help="muons per side (default 1e6, or all the reference has)"
@@ -39,13 +44,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def read_reference(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
-    """The reference muons ``(m, 8)`` and what identifies them (recorded with the figures)."""
+def read_reference(paths: list[str], n: int, seed: int) -> tuple[np.ndarray, dict[str, Any], float]:
+    """At most ``n`` reference muons ``(m, 8)`` drawn at random from the set in bounded memory, what
+    identifies the set (recorded with the figures), and its target front (the lowest z of the whole set)."""
     try:
-        sample = read_sample(path)
+        muons, found = subsample(paths, n, seed)
     except (OSError, SampleError) as error:
-        raise UserError(f"cannot read reference sample {path}: {error}") from None
-    return sample.muons, {"path": path.name, "sha256": sha256_of(path), "n": len(sample)}
+        raise UserError(f"cannot read the reference: {error}") from None
+    files = [summary.path for summary in found.files]
+    return muons, {**identity(files), "n": found.muons}, float(found.minimum[3])
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -71,14 +78,12 @@ def run(args: argparse.Namespace) -> int:
         model = Model.load(args.model, device="cpu")
     except ModelError as error:
         raise UserError(str(error)) from None
-    muons, reference = read_reference(args.reference)
-    n = min(args.n, len(muons))
+    chosen, reference, z_front = read_reference(args.reference, args.n, args.seed)
+    n = len(chosen)
     if n < MIN_N:
-        raise UserError(f"reference {args.reference} holds {len(muons)} muons, fewer than {MIN_N}")
+        raise UserError(f"the reference holds {n} muons, fewer than {MIN_N}")
     if n < args.n:
-        print(f"muongan evaluate: the reference holds {len(muons):,} muons: n = {n:,} a side", file=sys.stderr)
-    chosen = muons[np.random.default_rng(args.seed).choice(len(muons), n, replace=False)] if n < len(muons) else muons
-    z_front = float(muons[:, 3].min())  # the reference's first muons start at the target front
+        print(f"muongan evaluate: the reference holds {n:,} muons: n = {n:,} a side", file=sys.stderr)
     engine = Engine(model, draw_threads=2)
     try:
         figures, generated = evaluate(
@@ -89,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     figures = {"model": model.manifest.name, "generator_sha256": model.sha256, "reference": reference, **figures}
     auc = figures["classifier_auc"]
     spread = f" +- {auc['std']:.4f}" if auc["std"] is not None else ""
-    heading = title(model.manifest.name, args.reference.name, n, f"{auc['mean']:.4f}{spread} ({args.seeds} seeds)")
+    heading = title(model.manifest.name, reference["path"], n, f"{auc['mean']:.4f}{spread} ({args.seeds} seeds)")
     args.out.mkdir(parents=True, exist_ok=True)
     write_report(args.out, generated, chosen, heading)
     save(tails_figure(figures["tails"]), args.out / "tails.png", heading)

@@ -1,48 +1,91 @@
-"""``muongan train --sample FILE --out models/NAME``: fit, keep the best, export, report.
+"""``muongan train --sample PATH... --out models/NAME [--pot N]``: fit, keep the best, export, report.
 
-Working state (checkpoints, history) goes to ``--workdir`` (default ``runs/NAME``); ``--resume``
-continues from its latest checkpoint with the config saved there.
+``--sample`` takes files, folders and glob patterns (:mod:`service.samples.sets`), so a FairShip
+production of many files trains as it is. Working state (prepared arrays, checkpoints, history) goes
+to ``--workdir`` (default ``runs/NAME``); ``--resume`` continues from its latest checkpoint with the
+config saved there and the prepared arrays as they are.
+
+Protons on target: ``muons_per_pot`` of the model is the set's sum of weights over the POT it stands
+for, from ``--pot`` or from the files' own metadata (each file's sum of weights over its
+``muons_per_pot``, summed). Files without metadata (FairShip productions) need ``--pot``; a set
+mixing files with and without it, or a ``--pot`` that contradicts it, is refused.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from service.contract.manifest import AUX_GROUPS, sha256_of
-from service.contract.muons import PHYSICAL_COLUMNS, UNITS
-from service.samples import Sample, read_sample
+from muongan.errors import UserError
+from service.contract.manifest import AUX_GROUPS
+from service.contract.muons import PHYSICAL_COLUMNS, UNITS, SampleError
+from service.samples.sets import Member, expand, member, muons_per_pot
+from service.samples.survey import set_digest
 from training.config import TrainConfig
+
+POT_TOLERANCE = 1e-6  # relative: --pot and the metadata agree to float rounding or they contradict
+FILES_LISTED = 100  # past this many files model.json records one digest over them
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sample", type=Path, required=True, help="weighted muon sample (npy/Parquet/Arrow/ROOT)")
+    parser.add_argument(
+        "--sample",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="weighted muon files (npy/Parquet/Arrow/FairShip ROOT), folders or quoted glob patterns",
+    )
     parser.add_argument("--out", type=Path, required=True, help="model folder to write, e.g. models/default")
+    parser.add_argument("--pot", type=float, help="protons on target the whole set stands for, e.g. 6.5e10")
     parser.add_argument("--config", type=Path, help="JSON file of TrainConfig fields (others default)")
     parser.add_argument("--steps", type=int, help="generator updates in all (overrides the config)")
-    parser.add_argument("--workdir", type=Path, help="checkpoints and history (default runs/<out name>)")
+    parser.add_argument("--workdir", type=Path, help="prepared arrays, checkpoints, history (default runs/<out name>)")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --workdir")
     parser.add_argument("--no-report", action="store_true", help="skip the PNG report")
 
 
-def sample_description(path: Path, sample: Sample) -> dict[str, Any]:
-    weights = sample.muons[:, -1].astype(float)
-    return {
-        "path": path.name,
-        "sha256": sha256_of(path),
-        "n": len(sample),
-        "sum_weights": float(weights.sum()),
-        "metadata": sample.metadata,
-    }
+def check_pot_sources(members: list[Member], pot: float | None) -> None:
+    """Before reading any muon: refuse a set whose POT cannot be known, or is known twice over in two ways."""
+    if pot is not None and not (pot > 0 and pot < float("inf")):
+        raise UserError(f"--pot must be a positive number of protons on target, got {pot:g}")
+    without = [m.path.name for m in members if muons_per_pot(m.metadata) is None]
+    if without and len(without) < len(members):
+        raise UserError(
+            f"{len(without)} of {len(members)} files carry no 'muons_per_pot' metadata (e.g. {without[0]}) "
+            "and the others do: train them as separate sets, or convert them alike"
+        )
+    if without and pot is None:
+        raise UserError(
+            f"{without[0]}: no 'muons_per_pot' metadata (FairShip files carry none): pass --pot N, "
+            "the protons on target the whole set stands for"
+        )
 
 
-def muons_per_pot(sample: Sample, path: Path) -> float:
-    try:
-        return float(sample.metadata["muons_per_pot"])
-    except (KeyError, ValueError):
-        raise SystemExit(f"{path}: sample metadata has no numeric 'muons_per_pot' (sum of weights per POT)") from None
+def resolve_pot(info: dict[str, Any], pot: float | None) -> tuple[float, str]:
+    """The POT of the set and where it came from; ``--pot`` must agree with the metadata when both exist."""
+    from_metadata = info["pot_from_metadata"]
+    if from_metadata is not None and pot is not None and abs(pot - from_metadata) > POT_TOLERANCE * from_metadata:
+        raise UserError(
+            f"--pot {pot:g} contradicts the files' metadata, which says {from_metadata:.9g} protons on target "
+            "(sum of weights over muons_per_pot, summed over files): drop --pot or fix it"
+        )
+    if pot is not None:
+        return pot, "--pot"
+    return float(from_metadata), "metadata"
+
+
+def sample_description(info: dict[str, Any], pot: float, source: str) -> dict[str, Any]:
+    """``model.json`` ``training_sample``: the files (name and sha256; past 100 of them one digest), counts, POT."""
+    files = info["files"]
+    listed: dict[str, Any] = {"files": files}
+    if len(files) > FILES_LISTED:
+        listed = {"file_count": len(files), "files_sha256": set_digest([(f["path"], f["sha256"]) for f in files])}
+    fields = ("muons", "skipped_rows", "sum_weights", "training_muons", "holdout_muons")
+    return {**listed, **{name: info[name] for name in fields}, "pot": pot, "pot_source": source}
 
 
 def resolve_config(args: argparse.Namespace, workdir: Path) -> TrainConfig:
@@ -56,26 +99,55 @@ def resolve_config(args: argparse.Namespace, workdir: Path) -> TrainConfig:
     return config
 
 
+class _Phases:
+    """Wall and CPU seconds of each phase on stderr (CPU counts every thread: on shared cores it is the
+    honest measure, wall time depends on who else runs)."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def done(self, name: str, what: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        print(f"{name}: {wall - self.wall:.1f} s ({cpu - self.cpu:.1f} CPU-s) {what}", file=sys.stderr)
+        self.wall, self.cpu = wall, cpu
+
+
 def run(args: argparse.Namespace) -> int:
-    from training.dataset import prepare_cached
+    try:
+        files = expand(args.sample)
+        check_pot_sources([member(path) for path in files], args.pot)
+    except SampleError as error:
+        raise UserError(str(error)) from None
+    workdir = args.workdir or Path("runs") / args.out.name
+    if not args.resume and (workdir / "checkpoints").exists():
+        raise UserError(f"{workdir} holds a previous run: pass --resume, or another --workdir")
+    config = resolve_config(args, workdir)
+    return train(args, files, config, workdir)
+
+
+def train(args: argparse.Namespace, files: list[Path], config: TrainConfig, workdir: Path) -> int:
+    from training.dataset import prepare
     from training.export import export_model, library_versions
-    from training.gan import Trainer, aux_range
+    from training.gan import Trainer
     from training.report import title, write_report
 
-    workdir = args.workdir or Path("runs") / args.out.name
-    config = resolve_config(args, workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    if not args.resume and (workdir / "checkpoints").exists():
-        raise SystemExit(f"{workdir} holds a previous run: pass --resume, or another --workdir")
     config.save(workdir / "config.json")
-    sample = read_sample(args.sample)
-    per_pot = muons_per_pot(sample, args.sample)
-    description = sample_description(args.sample, sample)
-    data = prepare_cached(sample, config, workdir / "prepared.npz", description["sha256"])
+    clock = _Phases()
+    try:
+        data = prepare(files, config, workdir)
+    except SampleError as error:
+        raise UserError(str(error)) from None
+    pot, pot_source = resolve_pot(data.info, args.pot)
+    clock.done("preparation", f"for {data.info['muons']:,} muons")
     trainer = Trainer(config, data, workdir)
     if args.resume:
         print(f"resuming at step {trainer.resume()}")
+    first = int(trainer.step.numpy())
+    trainer.pretrain_aux_heads()
+    clock.done("aux heads", f"for {config.aux_head_steps} steps")
     best = trainer.train(config.steps)
+    clock.done("steps", f"for {config.steps - first}, evaluations included")
     manifest = export_model(
         args.out,
         trainer.physical_generator.function,
@@ -86,11 +158,11 @@ def run(args: argparse.Namespace) -> int:
             "units": {name: UNITS[name] for name in PHYSICAL_COLUMNS},
             "noise_dim": config.noise_dim,
             "aux_correlation": data.correlation.tolist(),
-            "aux_range": dict(zip(AUX_GROUPS, aux_range(data.aux).T.tolist(), strict=True)),
+            "aux_range": dict(zip(AUX_GROUPS, data.aux_range.T.tolist(), strict=True)),
             "mu_plus_fraction": data.mu_plus_fraction,
-            "muons_per_pot": per_pot,
+            "muons_per_pot": data.info["sum_weights"] / pot,
             "block_size": config.block_size,
-            "training_sample": description,
+            "training_sample": sample_description(data.info, pot, pot_source),
             "hyperparameters": {**config.model_dump(), "feature_scaling": data.scaling.to_dict()},
             "figures_of_merit": {"training_holdout": best},
             "versions": library_versions(),
@@ -99,7 +171,9 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.no_report:
         auc = f"{best['classifier_auc']:.4f} ({best['n_reference']:,} a side, step {best['step']})"
-        heading = title(args.out.name, f"{args.sample.name} held-out part", len(data.holdout), auc)
+        names = [f["path"] for f in data.info["files"]]
+        sample = names[0] if len(names) == 1 else f"{len(names)} files"
+        heading = title(args.out.name, f"{sample} held-out part", len(data.holdout), auc)
         write_report(args.out, trainer.generate(len(data.holdout), seed=config.seed), data.holdout, heading)
     print(json.dumps(manifest.figures_of_merit, indent=2))
     return 0

@@ -24,10 +24,11 @@ from tqdm import tqdm
 
 from service.contract.muons import with_unit_weight
 from training import networks
+from training.batches import GAN, HEADS, Batches
 from training.config import TrainConfig
 from training.dataset import Prepared
 from training.draw import draw_plain
-from training.features import canonical, to_features, to_physical
+from training.features import N_FEATURES, canonical, to_features, to_physical
 from training.fom import figures_of_merit
 from training.scaling import Scaling
 
@@ -77,11 +78,6 @@ class PhysicalGenerator(tf.Module):
         aux = tf.clip_by_value(aux, tf.constant(self.aux_range[0]), tf.constant(self.aux_range[1]))
         raw = self.model(tf.concat([noise, aux, charge], axis=1), training=False)
         return {"muons": to_physical(tf.concat([charge, raw], axis=1), self.scaling)}
-
-
-def aux_range(aux: np.ndarray) -> np.ndarray:
-    """``(2, 4)``: per-group lowest and highest training aux, the range the generator is fed (``model.json``)."""
-    return np.stack([aux.min(axis=0), aux.max(axis=0)]).astype(np.float64)
 
 
 def tail_weights(aux: tf.Tensor, tail_scale: float) -> tf.Tensor:
@@ -139,9 +135,7 @@ class Trainer:
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.heads_trained = tf.Variable(False, trainable=False)
         self.rng = tf.random.Generator.from_seed(config.seed)
-        self.features = tf.constant(data.features)
-        self.aux = tf.constant(data.aux)
-        self.cdf = tf.constant(np.cumsum(data.weights / data.weights.sum()))
+        self.batches = Batches(data.folder, config.seed, config.batch_size)
         networks_ = {
             "generator": self.generator,
             "ema_generator": self.ema_generator,
@@ -163,34 +157,24 @@ class Trainer:
         )
         self.best = tf.train.Checkpoint(**networks_)
         self.best_path = workdir / "best"
-        self.physical_generator = PhysicalGenerator(
-            self.ema_generator, data.scaling, config.noise_dim, aux_range(data.aux)
-        )
+        self.physical_generator = PhysicalGenerator(self.ema_generator, data.scaling, config.noise_dim, data.aux_range)
         self.physical_discriminator = PhysicalDiscriminator(self.discriminator, self.aux_head, data.scaling)
 
-    # --- batches -------------------------------------------------------------------------------
-    def _indices(self) -> tf.Tensor:
-        """Batch indices drawn with probability proportional to weight (weighted batches)."""
-        u = self.rng.uniform([self.config.batch_size], dtype=tf.float64)
-        indices = tf.searchsorted(self.cdf, u, side="right")
-        return tf.minimum(indices, tf.shape(self.cdf, out_type=tf.int32)[0] - 1)
-
-    def _fake(self, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
-        """Generated features for aux and charge of a weighted real batch (the plain joint)."""
-        indices = self._indices()
-        aux = tf.gather(self.aux, indices)
-        charge = tf.gather(self.features, indices)[:, :1]
+    # --- batches: weighted rows of the prepared set (features, then aux), fed by training.batches ---
+    def _fake(self, rows: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
+        """Generated features for the aux and charge of weighted real rows (the plain joint)."""
+        aux = rows[:, N_FEATURES:]
+        charge = rows[:, :1]
         noise = self.rng.normal([self.config.batch_size, self.config.noise_dim])
         raw = self.generator(tf.concat([noise, aux, charge], axis=1), training=training)
         return canonical(tf.concat([charge, raw], axis=1), self.data.scaling), aux
 
     # --- aux heads -----------------------------------------------------------------------------
     @tf.function(autograph=False)
-    def _head_step(self) -> tf.Tensor:
-        indices = self._indices()
+    def _head_step(self, rows: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            predicted = self.aux_head(tf.gather(self.features, indices), training=True)
-            loss = tf.reduce_mean(tf.square(predicted - tf.gather(self.aux, indices)))
+            predicted = self.aux_head(rows[:, :N_FEATURES], training=True)
+            loss = tf.reduce_mean(tf.square(predicted - rows[:, N_FEATURES:]))
         variables = self.aux_head.trainable_variables
         self.h_opt.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return loss
@@ -199,29 +183,35 @@ class Trainer:
         """Fit the aux heads to the real rareness values once; they stay frozen afterwards."""
         loss = None
         if not bool(self.heads_trained.numpy()):
-            for _ in tqdm(range(self.config.aux_head_steps), desc="aux heads", mininterval=2):
-                loss = float(self._head_step())
+            steps = self.batches.ahead(HEADS, 0, self.config.aux_head_steps, 1)
+            for rows in tqdm(steps, total=self.config.aux_head_steps, desc="aux heads", mininterval=2):
+                loss = float(self._head_step(rows[0]))
             self.heads_trained.assign(True)
         self.aux_head.trainable = False
         return loss
 
     # --- GAN -----------------------------------------------------------------------------------
     @tf.function(autograph=False)
-    def _train_step(self) -> dict[str, tf.Tensor]:
+    def _train_step(self, rows: tf.Tensor) -> dict[str, tf.Tensor]:
+        """One generator update after ``discriminator_steps`` discriminator updates.
+
+        ``rows``: ``(2 * discriminator_steps + 1, batch, 13)`` weighted rows; per discriminator update
+        one batch of real features and one of conditions for fakes, then the generator's conditions.
+        """
         d_loss, penalty = tf.constant(0.0), tf.constant(0.0)
         scale = self.config.tail_scale
-        for _ in range(self.config.discriminator_steps):
-            indices = self._indices()
-            real = tf.gather(self.features, indices)
-            fake, fake_aux = self._fake(training=True)
+        steps = self.config.discriminator_steps
+        for i in range(steps):
+            real, real_aux = rows[2 * i, :, :N_FEATURES], rows[2 * i, :, N_FEATURES:]
+            fake, fake_aux = self._fake(rows[2 * i + 1], training=True)
             with tf.GradientTape() as tape:
                 with tf.GradientTape(watch_accessed_variables=False) as inner:
                     inner.watch(real)
                     logit_real = self.discriminator(real, training=True)
                 logit_fake = self.discriminator(fake, training=True)
-                d_loss = _BCE(
-                    tf.ones_like(logit_real), logit_real, tail_weights(tf.gather(self.aux, indices), scale)
-                ) + _BCE(tf.zeros_like(logit_fake), logit_fake, tail_weights(fake_aux, scale))
+                d_loss = _BCE(tf.ones_like(logit_real), logit_real, tail_weights(real_aux, scale)) + _BCE(
+                    tf.zeros_like(logit_fake), logit_fake, tail_weights(fake_aux, scale)
+                )
                 if self.config.gradient_penalty > 0:  # R1: flat discriminator around the real muons
                     gradient = inner.gradient(logit_real, real)
                     penalty = 0.5 * self.config.gradient_penalty * tf.reduce_mean(tf.reduce_sum(gradient**2, axis=1))
@@ -229,7 +219,7 @@ class Trainer:
             variables = self.discriminator.trainable_variables
             self.d_opt.apply_gradients(zip(tape.gradient(total, variables), variables, strict=True))
         with tf.GradientTape() as tape:
-            fake, aux = self._fake(training=True)
+            fake, aux = self._fake(rows[2 * steps], training=True)
             weights = tail_weights(aux, scale)
             logit_fake = self.discriminator(fake, training=False)
             adversarial = _BCE(tf.ones_like(logit_fake), logit_fake, weights)
@@ -288,9 +278,10 @@ class Trainer:
         self.pretrain_aux_heads()
         start = int(self.step.numpy())
         losses: dict[str, float] = {}
+        per_step = 2 * self.config.discriminator_steps + 1
         with tqdm(total=steps, initial=start, desc="train", mininterval=5) as bar:
-            for _ in range(start, steps):
-                losses = {k: float(v) for k, v in self._train_step().items()}
+            for rows in self.batches.ahead(GAN, start, steps, per_step):
+                losses = {k: float(v) for k, v in self._train_step(rows).items()}
                 step = int(self.step.numpy())
                 bar.update(1)
                 if step % self.config.checkpoint_every == 0 or step == steps:

@@ -13,10 +13,14 @@ from pathlib import Path
 
 from service.plots import figures
 
+PLOTTED_MUONS = 4_000_000  # a larger sample set is plotted from this many muons drawn at random
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--sample", type=Path, help="muon file: npy, Parquet, Arrow or FairShip ROOT")
+    source.add_argument(
+        "--sample", nargs="+", metavar="PATH", help="muon files (npy, Parquet, Arrow, FairShip ROOT), folders, globs"
+    )
     source.add_argument("--model", type=Path, help="model folder: plot plain muons generated in-process")
     parser.add_argument("--n", type=int, default=100_000, help="--model: number of muons (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="--model: seed (default %(default)s)")
@@ -45,11 +49,10 @@ def _targets(args: argparse.Namespace) -> dict[str, Path]:
 
 def _load(args: argparse.Namespace) -> figures.Plotted:
     if args.sample is not None:
-        from service.samples import read_sample
+        from service.samples.survey import plotted_sample
 
-        sample = read_sample(args.sample)
-        per_pot = float(sample.metadata["muons_per_pot"]) if "muons_per_pot" in sample.metadata else None
-        return figures.Plotted.of_sample(sample.muons, args.sample.name, per_pot)
+        muons, label, per_pot = plotted_sample(args.sample, PLOTTED_MUONS)
+        return figures.Plotted.of_sample(muons, label, per_pot)
     from service.engine.generation import Engine
     from service.engine.model import Model
 

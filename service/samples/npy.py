@@ -37,10 +37,21 @@ def read(source: str | Path | BinaryIO) -> Sample:
         raise SampleError(
             f"npy sample must have shape (n, 7) or (n, 8) with columns {', '.join(COLUMNS)}, got {array.shape}"
         )
-    metadata: dict[str, str] = {}
-    if isinstance(source, str | Path) and _sidecar(Path(source)).exists():
-        metadata = json.loads(_sidecar(Path(source)).read_text())
-    return Sample(array, metadata)
+    return Sample(array, metadata(source) if isinstance(source, str | Path) else {})
+
+
+def metadata(path: str | Path) -> dict[str, str]:
+    """The metadata of ``FILE.npy`` from its sidecar ``FILE.npy.json``, empty without one."""
+    sidecar = _sidecar(Path(path))
+    if not sidecar.exists():
+        return {}
+    try:
+        loaded = json.loads(sidecar.read_text())
+    except ValueError as error:
+        raise SampleError(f"metadata file {sidecar.name} is not JSON: {error}") from None
+    if not isinstance(loaded, dict):
+        raise SampleError(f"metadata file {sidecar.name} must hold a JSON object")
+    return {str(k): str(v) for k, v in loaded.items()}
 
 
 def write(sample: Sample, path: Path) -> None:

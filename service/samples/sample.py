@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,3 +26,11 @@ class Sample:
 
     def __len__(self) -> int:
         return len(self.muons)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Validated canonical muons of one run of rows of a file, and the non-muon rows skipped there, by id."""
+
+    muons: np.ndarray
+    skipped: Counter[int] = field(default_factory=Counter)
