@@ -54,7 +54,7 @@ class _NpyFile:
         for start in range(0, self.shape[0], block):
             count = min(block, self.shape[0] - start)
             raw = os.pread(self.fd, count * self.row_bytes, self.offset + start * self.row_bytes)
-            parts.append(np.frombuffer(raw, dtype=self.dtype)[::stride])
+            parts.append(np.frombuffer(raw, dtype=self.dtype)[::stride].copy())  # a view would keep raw alive
         return np.concatenate(parts)
 
 
