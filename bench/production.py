@@ -13,7 +13,7 @@ protons on target it stands for (the reference's muons_per_pot) go to ``producti
 each under ``/usr/bin/time -v`` (peak RSS of the process tree's largest process), recording wall
 times, the preparation/steps split the train command prints, and peak RSS.
 
-``feed``: steps/s of the same Trainer and config fed from the memory-mapped prepared rows (this
+``feed``: steps/s of the same Trainer and config fed from the prepared rows on disk (this
 issue) and from the rows held in memory and gathered in-graph (the former design), alternated.
 """
 
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def feed(args: argparse.Namespace) -> None:
-    """Same Trainer, same config and prepared rows: memory-mapped prefetched batches vs rows in memory."""
+    """Same Trainer, same config and prepared rows: batches read from disk in a thread vs rows in memory."""
     import tensorflow as tf
 
     from training.config import TrainConfig
@@ -161,7 +161,7 @@ def feed(args: argparse.Namespace) -> None:
         batch = tf.reshape(tf.gather(rows, index), [per_step, config.batch_size, -1])
         return trainer._train_step(batch)
 
-    def mapped(steps: int, offset: int) -> float:
+    def from_disk(steps: int, offset: int) -> float:
         started = time.perf_counter()
         for batch in trainer.batches.ahead(0, offset, offset + steps, per_step):
             float(trainer._train_step(batch)["d"])
@@ -173,10 +173,10 @@ def feed(args: argparse.Namespace) -> None:
             float(in_memory_step()["d"])
         return steps / (time.perf_counter() - started)
 
-    mapped(20, 0), in_memory(20)  # trace both
-    rates: dict[str, list[float]] = {"memory_mapped": [], "in_memory": []}
+    from_disk(20, 0), in_memory(20)  # trace both
+    rates: dict[str, list[float]] = {"from_disk": [], "in_memory": []}
     for repeat in range(args.repeats):
-        rates["memory_mapped"].append(mapped(args.steps, 1000 + repeat * args.steps))
+        rates["from_disk"].append(from_disk(args.steps, 1000 + repeat * args.steps))
         rates["in_memory"].append(in_memory(args.steps))
     medians = {name: float(np.median(values)) for name, values in rates.items()}
     _record(
@@ -186,7 +186,7 @@ def feed(args: argparse.Namespace) -> None:
             "steps_per_repeat": args.steps,
             "steps_per_s": rates,
             "medians": medians,
-            "ratio_mapped_over_memory": medians["memory_mapped"] / medians["in_memory"],
+            "ratio_disk_over_memory": medians["from_disk"] / medians["in_memory"],
             "load_average": Path("/proc/loadavg").read_text().split()[:3],
         }
     )

@@ -9,7 +9,7 @@ Two streaming passes, each holding one chunk at a time:
 2. **Prepare**: the feature scalings are fitted on the subsample's training rows (with the set's
    exact edges: lowest z and |p|), rareness uses the subsample as neighbour reference and rank table
    (:mod:`training.rareness`); each shard's features and aux values are written into one
-   memory-mapped ``rows.npy`` ``(n, 13)`` = 9 features + 4 aux, beside ``cdf.npy``, the cumulative
+   ``rows.npy`` ``(n, 13)`` = 9 features + 4 aux, beside ``cdf.npy``, the cumulative
    weights that weighted batches are drawn from (:mod:`training.batches`).
 
 Everything lands in ``WORKDIR/prepared/`` (renamed into place only when complete) with
@@ -51,7 +51,7 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class Prepared:
-    folder: Path  # holds rows.npy (n, 13) float32 and cdf.npy (n,) float64, memory-mapped by the batches
+    folder: Path  # holds rows.npy (n, 13) float32 and cdf.npy (n,) float64, read by the batches
     scaling: Scaling
     holdout: np.ndarray  # (m, 8) canonical held-out muons of the subsample, never trained on
     correlation: np.ndarray  # (4, 4)

@@ -153,15 +153,22 @@ def _schema_metadata(schema: pa.Schema) -> dict[str, str]:
 
 
 def _npy_chunks(path: Path, rows: int) -> Iterator[Chunk]:
-    """Slices of a memory-mapped npy array: only the slice being validated is ever resident."""
+    """Row blocks of an npy array read with plain reads (C order), so only the block being validated is
+    resident: pages read through a map stay in the process's resident set (the whole file, in the end)."""
     try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        array = np.load(path, mmap_mode="r", allow_pickle=False)  # the header; the data is read below
     except ValueError as error:
         raise SampleError(f"npy content refused: {error}") from None
     if array.dtype.kind not in "fiu" or array.ndim != 2 or array.shape[1] not in (len(PHYSICAL_COLUMNS), len(COLUMNS)):
         raise SampleError(f"npy sample must be a numeric (n, 7) or (n, 8) array, got {array.dtype} {array.shape}")
-    for start in range(0, len(array), rows):
-        part = np.asarray(array[start : start + rows])
+    (n, width), dtype, offset, c_order = array.shape, array.dtype, array.offset, array.flags.c_contiguous
+    for start in range(0, n, rows):
+        count = min(rows, n - start)
+        if c_order:
+            part = np.fromfile(path, dtype=dtype, count=count * width, offset=offset + start * width * dtype.itemsize)
+            part = part.reshape(count, width)
+        else:  # a Fortran-order file (rare): rows are not contiguous on disk
+            part = np.asarray(array[start : start + count])
         with _rows(start, len(part)):
             yield Chunk(validate(with_unit_weight(part) if part.shape[1] == len(PHYSICAL_COLUMNS) else part))
 
