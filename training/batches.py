@@ -38,14 +38,16 @@ class _NpyFile:
         weakref.finalize(self, os.close, self.fd)
 
     def rows(self, starts: np.ndarray, count: int) -> np.ndarray:
-        """``count`` consecutive rows from each start (clipped at the end, padded by repeating the last)."""
-        size = count * self.row_bytes
-        last = self.shape[0] * self.row_bytes + self.offset
-        chunks = []
-        for start in starts.tolist():
-            position = self.offset + start * self.row_bytes
-            chunk = os.pread(self.fd, min(size, last - position), position)
-            chunks.append(chunk + chunk[-self.row_bytes :] * ((size - len(chunk)) // self.row_bytes))
+        """``count`` consecutive rows from each start (clipped at the end, padded by repeating the last).
+
+        One comprehension of reads, the rare short read at the file's end mended afterwards: this loop
+        runs in the batch thread and every bytecode of it holds the GIL the training step also needs.
+        """
+        size, fd = count * self.row_bytes, self.fd
+        positions = (self.offset + starts.astype(np.int64) * self.row_bytes).tolist()
+        chunks = [os.pread(fd, size, position) for position in positions]
+        if sum(map(len, chunks)) < size * len(chunks):
+            chunks = [chunk + chunk[-self.row_bytes :] * ((size - len(chunk)) // self.row_bytes) for chunk in chunks]
         return np.frombuffer(b"".join(chunks), dtype=self.dtype).reshape(len(starts), count, *self.shape[1:])
 
     def every(self, stride: int) -> np.ndarray:
