@@ -155,7 +155,7 @@ _EDGES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 def _check_physics(muons: np.ndarray, p_max: float) -> None:
     """Every muon goes forward below the beam momentum (the features need both); else name the first row."""
     pz = muons[:, column("pz")]
-    p = np.linalg.norm(muons[:, 4:7].astype(np.float64), axis=1)
+    p = _momentum(muons.astype(np.float64))
     for bad, rule in ((pz <= 0, "pz must be > 0 (forward)"), (p >= p_max, f"|p| must be below p_max = {p_max:g}")):
         if bad.any():
             row = int(np.argmax(bad))

@@ -21,12 +21,6 @@ MIN_REFERENCE = 300
 UNITS = {"pt": "GeV/c", "p": "GeV/c", "r": "cm", "dz": "cm"}
 
 
-def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    order = np.argsort(values)
-    cdf = np.cumsum(weights[order], dtype=np.float64)
-    return float(values[order][min(np.searchsorted(cdf, q * cdf[-1]), len(values) - 1)])
-
-
 def _rate(above: np.ndarray, weights: np.ndarray) -> dict[str, float | int]:
     total = float(weights.sum())
     return {
@@ -43,7 +37,7 @@ def tail_table(generated: np.ndarray, reference: np.ndarray, z_front: float) -> 
     cuts: list[tuple[str, np.ndarray, np.ndarray]] = []
     for name in VARIABLES:
         for q in QUANTILES:
-            threshold = weighted_quantile(ref[name], w_ref, q)
+            threshold = float(np.quantile(ref[name], q, weights=w_ref, method="inverted_cdf"))
             label = f"{name} > {threshold:.4g} {UNITS[name]} (reference {100 * q:g}%)"
             cuts.append((label, gen[name] > threshold, ref[name] > threshold))
     cuts.append(("pt > 3 GeV/c", gen["pt"] > 3, ref["pt"] > 3))
