@@ -140,3 +140,29 @@ def test_a_sample_reaching_the_beam_momentum_is_refused() -> None:
 
 def test_scaling_serialises(scaling: Scaling) -> None:
     assert Scaling.from_dict(scaling.to_dict()) == scaling
+
+
+def test_the_momentum_edge_follows_depth() -> None:
+    """A sample cut at the absorber's exit (the cut falls 1 GeV/c per 10 cm of depth here) gets an edge
+    under every muon that follows the cut within a bin's fall, and generated muons pushed to the lowest
+    |p| land on that edge at their own depth, not on the deepest muon's cut."""
+    rng = np.random.default_rng(3)
+    muons = _muons(50000, 4)
+    depth = muons[:, 3].astype(np.float64) - muons[:, 3].min()
+    cut = 20.0 - depth / 10.0
+    muons[:, 6] = np.maximum(cut, 5.0) + rng.exponential(15, len(muons))
+    scaling = Scaling.fit(muons, _weights(len(muons)), P_MAX, MARGIN)
+    v = observables(with_unit_weight(muons.astype(np.float64)))
+    edge = np.interp(v["z"], scaling.p_edge_z, scaling.p_edge)
+    bin_fall = (scaling.p_edge_z[1] - scaling.p_edge_z[0]) / 10.0
+    assert np.all(edge < v["p"])
+    populated = depth < 100
+    assert np.all(edge[populated] > np.maximum(cut, 5.0)[populated] - 2 * bin_fall)
+    assert np.all(np.diff(scaling.p_edge) <= 0) and scaling.p_low == scaling.p_edge[-1]
+
+    raw = to_features(tf.constant(muons[:500]), scaling).numpy()
+    raw[:, 8] = -1e30
+    lowest = with_unit_weight(to_physical(tf.constant(raw), scaling).numpy())
+    w = observables(lowest)
+    np.testing.assert_allclose(w["p"], np.interp(w["z"], scaling.p_edge_z, scaling.p_edge), rtol=1e-5)
+    assert all_physical(violations(lowest, scaling.to_dict()))

@@ -8,8 +8,10 @@ point becomes (r, azimuth) and z; the momentum becomes |p|, pT and the azimuth o
 Every feature maps onto its physical range through a bounded monotone map, so that **every generator
 output, for any input, is a physical muon by construction** (no rejection, no clipping of muons):
 
-- |p| in [p_low, p_high] (momentum cut, beam momentum) and z in [z_low, z_high] (target front, the
-  sample's last muon plus a margin): logits in units of the span;
+- |p| in [edge(z), p_high] (momentum cut at that depth, beam momentum) and z in [z_low, z_high]
+  (target front, the sample's last muon plus a margin): logits in units of the span. The cut falls
+  with depth for a sample selected at the absorber's exit, so its edge is a piecewise-linear function
+  of z (:func:`training.scaling._momentum_edge`) and z is generated first;
 - pT in [0, |p| sin_theta_max] with sin_theta_max < 1 (the sine of the largest polar angle), so
   pT < |p| and pz = |p| sqrt((1 - u)(1 + u)) > 0 with u = pT / |p|;
 - r in [0, r_max] (the sample's region plus a margin).
@@ -39,6 +41,7 @@ from the saturated upper edges (tested).
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from service.contract.muons import MUON_PDG
@@ -58,17 +61,17 @@ def to_features(physical: tf.Tensor, s: Scaling) -> tf.Tensor:
     r, cos_phi, sin_phi = _polar(x, y)
     pt, cos_psi, sin_psi = _polar(px, py)
     p = tf.sqrt(pt * pt + pz * pz)
-    edge = p * s.sin_theta_max
+    pt_edge = p * s.sin_theta_max
     columns = [
         -pdg / MUON_PDG,
         (tf.sqrt(s.r_max * _atanh_below(r / s.r_max)) - s.r_mean) / s.r_std,
         cos_phi,
         sin_phi,
         (_logit_between(z, s.z_low, s.z_high) - s.z_mean) / s.z_std,
-        (tf.asinh(edge * _atanh_below(tf.math.divide_no_nan(pt, edge)) / s.pt_scale) - s.pt_mean) / s.pt_std,
+        (tf.asinh(pt_edge * _atanh_below(tf.math.divide_no_nan(pt, pt_edge)) / s.pt_scale) - s.pt_mean) / s.pt_std,
         cos_psi,
         sin_psi,
-        (_logit_between(p, s.p_low, s.p_high) - s.p_mean) / s.p_std,
+        (_logit_between(p, _momentum_edge(z, s), s.p_high) - s.p_mean) / s.p_std,
     ]
     return tf.stack(columns, axis=1)
 
@@ -82,9 +85,10 @@ def to_physical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
     h_r = tf.nn.relu(f_r * s.r_std + s.r_mean)
     r = s.r_max * tf.tanh(tf.square(h_r) / s.r_max)
     z = s.z_low + (s.z_high - s.z_low) * tf.sigmoid(f_z * s.z_std + s.z_mean)
-    p = s.p_low + (s.p_high - s.p_low) * tf.sigmoid(f_p * s.p_std + s.p_mean)
-    edge = p * s.sin_theta_max
-    u = s.sin_theta_max * tf.tanh(s.pt_scale * tf.sinh(tf.nn.relu(f_pt * s.pt_std + s.pt_mean)) / edge)  # pT / |p|
+    edge = _momentum_edge(z, s)
+    p = edge + (s.p_high - edge) * tf.sigmoid(f_p * s.p_std + s.p_mean)
+    pt_edge = p * s.sin_theta_max
+    u = s.sin_theta_max * tf.tanh(s.pt_scale * tf.sinh(tf.nn.relu(f_pt * s.pt_std + s.pt_mean)) / pt_edge)  # pT/|p|
     x, y = _cartesian(r, c_phi, s_phi)
     px, py = _cartesian(p * u, c_psi, s_psi)
     pz = p * tf.sqrt((1.0 - u) * (1.0 + u))
@@ -99,12 +103,25 @@ def canonical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
     return tf.stack([charge, f_r, c_phi, s_phi, f_z, f_pt, c_psi, s_psi, f_p], axis=1)
 
 
+def _momentum_edge(z: tf.Tensor, s: Scaling) -> tf.Tensor:
+    """The lowest |p| at depth z: linear between the knots, flat beyond them, never below ``p_low``.
+
+    A sum of clipped ramps, one per knot interval, as one MatMul (the op the networks are made of, so
+    a muon does not depend on how rows are split into calls); the floor absorbs float32 rounding.
+    """
+    knots = tf.constant(s.p_edge_z[:-1], tf.float32)
+    widths = tf.constant(np.diff(s.p_edge_z), tf.float32)
+    steps = tf.constant(np.diff(s.p_edge)[:, None], tf.float32)
+    ramps = tf.clip_by_value((z[:, None] - knots) / widths, 0.0, 1.0)
+    return tf.maximum(s.p_edge[0] + tf.matmul(ramps, steps)[:, 0], s.p_low)
+
+
 def _log_above(value: tf.Tensor | float, low: tf.Tensor | float, scale: float) -> tf.Tensor:
     """``log((value - low) / scale)``, kept finite (very negative) for values at or below the edge."""
     return tf.math.log(tf.maximum((value - low) / scale, 1e-30))
 
 
-def _logit_between(value: tf.Tensor, low: float, high: float) -> tf.Tensor:
+def _logit_between(value: tf.Tensor, low: tf.Tensor | float, high: float) -> tf.Tensor:
     """``logit((value - low) / (high - low))``, kept finite at and beyond both edges.
 
     The log of the distance above ``low`` minus the log of the distance below ``high``, both in units

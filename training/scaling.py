@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -11,6 +12,9 @@ import numpy as np
 # standard deviations out) and the generator can approach the edge smoothly; it can then undershoot
 # the sample's minimum by at most this much.
 EDGE_MARGIN = 1e-2
+# Knots of the momentum edge, evenly spaced from the target front to the sample's last muon: fine enough
+# to follow an absorber-exit cut (the edge falls by the energy a muon made deeper no longer has to lose).
+EDGE_KNOTS = 33
 
 
 @dataclass(frozen=True)
@@ -19,8 +23,9 @@ class Scaling:
 
     The physical region every generated muon lies in is stated here:
     ``0 <= r <= r_max``, ``z_low <= z <= z_high``, ``0 <= sin(theta) = pT / |p| <= sin_theta_max < 1``
-    (so pz > 0 and pT < |p|) and ``p_low <= |p| <= p_high`` (the momentum cut and the beam momentum).
-    Each scaled column is ``(g(v) - mean) / std``.
+    (so pz > 0 and pT < |p|) and ``edge(z) <= |p| <= p_high`` (the momentum cut and the beam momentum).
+    ``edge(z)`` is piecewise linear through (``p_edge_z``, ``p_edge``), non-increasing, flat beyond the last
+    knot; ``p_low``, its last value, is the cut for every z. Each scaled column is ``(g(v) - mean) / std``.
     """
 
     r_max: float
@@ -34,16 +39,18 @@ class Scaling:
     pt_scale: float
     pt_mean: float
     pt_std: float
+    p_edge_z: list[float]
+    p_edge: list[float]
     p_low: float
     p_high: float
     p_mean: float
     p_std: float
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, float]) -> Scaling:
+    def from_dict(cls, values: dict[str, Any]) -> Scaling:
         return cls(**values)
 
     @classmethod
@@ -69,7 +76,8 @@ class Scaling:
         w = weights.astype(np.float64)
         z_low = float(z.min()) - EDGE_MARGIN * max(_weighted_quantile(z - z.min(), w, 0.5), 1e-3)
         z_high = float(z.max()) + margin * (float(z.max()) - z_low)
-        p_low = float(p.min()) - EDGE_MARGIN * max(_weighted_quantile(p - p.min(), w, 0.5), 1e-3)
+        p_edge_z, p_edge = _momentum_edge(z, p, w, z_low)
+        p_floor = np.interp(z, p_edge_z, p_edge)
         r_max = max(float(r.max()) * (1 + margin), 1e-3)
         sin_max = min(float(sin_theta.max()) * (1 + margin), 0.5 * (float(sin_theta.max()) + 1.0))
         pt_scale = max(_weighted_quantile(pt, w, 0.5), 1e-3)
@@ -78,7 +86,7 @@ class Scaling:
             np.sqrt(r_max * np.arctanh(r / r_max)),
             _logit((z - z_low) / (z_high - z_low)),
             np.arcsinh(edge * np.arctanh(pt / edge) / pt_scale),
-            _logit((p - p_low) / (p_high - p_low)),
+            _logit((p - p_floor) / (p_high - p_floor)),
         )
         (r_mean, r_std), (z_mean, z_std), (pt_mean, pt_std), (p_mean, p_std) = (_weighted_moments(g, w) for g in scaled)
         return cls(
@@ -93,11 +101,33 @@ class Scaling:
             pt_scale=pt_scale,
             pt_mean=pt_mean,
             pt_std=pt_std,
-            p_low=p_low,
+            p_edge_z=p_edge_z.tolist(),
+            p_edge=p_edge.tolist(),
+            p_low=float(p_edge[-1]),
             p_high=float(p_high),
             p_mean=p_mean,
             p_std=p_std,
         )
+
+
+def _momentum_edge(z: np.ndarray, p: np.ndarray, w: np.ndarray, z_low: float) -> tuple[np.ndarray, np.ndarray]:
+    """Knots and values of the lowest |p| at each depth: the lower envelope, made non-increasing in z.
+
+    A sample cut on the kinetic energy at the absorber's exit has its |p| edge falling with depth (a muon
+    made deeper has less iron to cross); one edge for all z would leave the generator a sharp, z-dependent
+    step to learn, which a classifier finds. Through the envelope the edge is where the map's logit goes
+    to minus infinity instead. Non-increasing by construction (a running minimum over the bins), so an
+    empty bin takes its upstream neighbour's edge; in bin k the line between knots k and k + 1 stays at
+    or below every muon of the bin. Lowered by ``EDGE_MARGIN`` of the median distance above it, as z's.
+    """
+    knots = np.linspace(z_low, float(z.max()), EDGE_KNOTS).astype(np.float32).astype(np.float64)  # exact in the graph
+    bins = np.clip(np.searchsorted(knots, z, side="right") - 1, 0, EDGE_KNOTS - 2)
+    lowest = np.full(EDGE_KNOTS - 1, np.inf)
+    np.minimum.at(lowest, bins, p)
+    envelope = np.minimum.accumulate(lowest)  # finite: bin 0 holds the lowest z
+    edge = np.append(envelope, envelope[-1])
+    gap = EDGE_MARGIN * max(_weighted_quantile(p - np.interp(z, knots, edge), w, 0.5), 1e-3)
+    return knots, edge - gap
 
 
 def _logit(u: np.ndarray) -> np.ndarray:

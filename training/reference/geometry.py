@@ -59,9 +59,10 @@ class Layout:
 
     def path_lengths(self, z: np.ndarray, cos_z: np.ndarray) -> np.ndarray:
         """``(n, K)`` path length in each block from ``z`` to the exit plane along a direction with
-        z-cosine ``cos_z`` (> 0)."""
+        z-cosine ``cos_z``; a muon going sideways or backward (``cos_z`` <= 0) never gets there, and gets
+        paths too long for any energy to survive (finite, so that the energy loss raises no overflow)."""
         low = np.maximum(self.edges[:-1][None, :], z[:, None])
-        return np.clip(self.edges[1:][None, :] - low, 0.0, None) / cos_z[:, None]
+        return np.clip(self.edges[1:][None, :] - low, 0.0, None) / np.maximum(cos_z, 1e-12)[:, None]
 
     def interaction_rates(self, pid: np.ndarray) -> np.ndarray:
         """``(n, K)`` nuclear interaction rate (1/cm) of each hadron in each block."""
