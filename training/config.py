@@ -25,7 +25,7 @@ class TrainConfig(BaseModel):
     aux_head_hidden: list[int] = Field(default=[128, 128])
     discriminator_dropout: float = Field(default=0.0, ge=0, lt=1)
     batch_size: int = Field(default=512, gt=0)
-    steps: int = Field(default=50000, gt=0, description="Generator updates in all")
+    steps: int = Field(default=25000, gt=0, description="Generator updates in all")
     discriminator_steps: int = Field(default=1, gt=0, description="Discriminator updates per generator update")
     generator_lr: float = Field(default=1e-4, gt=0, description="Two time-scale rule: G slower than D")
     discriminator_lr: float = Field(default=3e-4, gt=0)
@@ -34,7 +34,9 @@ class TrainConfig(BaseModel):
         default=0.999, ge=0, lt=1, description="Moving average of G weights (0 = last weights) used for export"
     )
     adam_beta1: float = Field(default=0.5, ge=0, lt=1)
-    aux_lambda: float = Field(default=1.0, ge=0, description="Weight of the aux-consistency term in the G loss")
+    aux_lambda: float = Field(
+        default=0.3, ge=0, description="Weight of the aux-consistency term in the G loss (1.0 cost fidelity: search)"
+    )
     gradient_penalty: float = Field(
         default=0.0,
         ge=0,
