@@ -43,7 +43,7 @@ def violations(muons: np.ndarray, region: dict[str, Any]) -> dict[str, int | Non
         "p_outside_cut_and_beam": outside(v["p"], _momentum_cut(v["z"], region), "p_high")
         if "p_low" in region
         else None,
-        "z_outside_region": outside(v["z"], region.get("z_low"), "z_high") if "z_low" in region else None,
+        "z_outside_region": outside(v["z"], region["z_low"], "z_high") if "z_low" in region else None,
         "r_outside_region": outside(r, None, "r_max"),
     }
 
