@@ -11,6 +11,9 @@ import pytest
 
 from muongan.cli import main
 from service.contract.manifest import AUX_GROUPS, GENERATOR, Manifest, sha256_of
+from service.engine.generation import Engine, Request
+from service.engine.model import Model
+from training.command_evaluate import read_reference
 from training.distances import fpd, kpd
 from training.physical import all_physical
 from training.tails import MIN_REFERENCE, tail_table
@@ -61,6 +64,20 @@ def test_evaluation_reports_every_figure(evaluated: tuple[Path, Path], tiny_samp
         assert (out / f"{name}.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_the_tail_table_faces_the_whole_reference(evaluated: tuple[Path, Path], tiny_sample: Path) -> None:
+    """Beyond --n, the tail rates use every reference muon against as many of the first seed's muons."""
+    model, out = evaluated
+    figures = json.loads((out / "evaluation.json").read_text())
+    everything, _, z_front = read_reference([str(tiny_sample)], 10**7, figures["seeds"][0])
+    assert figures["tails_n_per_side"] == len(everything) == figures["reference"]["n"] > figures["n_per_side"]
+    engine = Engine(Model.load(model, device="cpu"), draw_threads=1)
+    try:
+        generated, _ = engine.generate(Request(figures["seeds"][0], 0, len(everything), engine.plain_source()))
+    finally:
+        engine.close()
+    assert json.loads(json.dumps(tail_table(generated, everything, z_front))) == figures["tails"]
+
+
 def test_the_model_folder_changes_only_with_update_model(
     evaluated: tuple[Path, Path], tiny_model: Path, tiny_sample: Path, tmp_path: Path
 ) -> None:
@@ -82,6 +99,7 @@ def test_the_model_folder_changes_only_with_update_model(
         ("--model", "{tmp}", "no model.json"),
         ("--n", "10", "--n must be at least"),
         ("--seeds", "0", "--seeds must be at least 1"),
+        ("--n-tails", "5000", "--n-tails must be at least --n"),
         ("--out", "{model}/model.json", "is not a folder"),
     ],
 )

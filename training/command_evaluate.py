@@ -36,6 +36,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--n", type=int, default=1_000_000, help="muons per side (default 1e6, or all the reference has)"
     )
+    parser.add_argument(
+        "--n-tails",
+        type=int,
+        default=10_000_000,
+        help="muons per side for the tail table, at least --n (default 1e7, or all the reference has)",
+    )
     parser.add_argument("--seed", type=int, default=12345, help="first seed of the generated muons and classifiers")
     parser.add_argument("--seeds", type=int, default=3, help="classifier AUCs, each on its own seed (default 3)")
     parser.add_argument("--n-boosted", type=int, help="muons per boosted and extreme-aux run (default n / 4)")
@@ -58,6 +64,8 @@ def read_reference(paths: list[str], n: int, seed: int) -> tuple[np.ndarray, dic
 def _check(args: argparse.Namespace) -> None:
     if args.n < MIN_N:
         raise UserError(f"--n must be at least {MIN_N} muons per side, got {args.n}")
+    if args.n_tails < args.n:
+        raise UserError(f"--n-tails must be at least --n ({args.n}), got {args.n_tails}")
     if args.seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {args.seeds}")
     if args.n_boosted is not None and args.n_boosted < MIN_N:
@@ -78,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
         model = Model.load(args.model, device="cpu")
     except ModelError as error:
         raise UserError(str(error)) from None
-    chosen, reference, z_front = read_reference(args.reference, args.n, args.seed)
-    n = len(chosen)
+    chosen, reference, z_front = read_reference(args.reference, args.n_tails, args.seed)
+    n = min(len(chosen), args.n)
     if n < MIN_N:
         raise UserError(f"the reference holds {n} muons, fewer than {MIN_N}")
     if n < args.n:
@@ -87,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine(model, draw_threads=2)
     try:
         figures, generated = evaluate(
-            engine, chosen, args.seed, args.seeds, args.n_boosted or max(MIN_N, n // 4), z_front
+            engine, chosen, n, args.seed, args.seeds, args.n_boosted or max(MIN_N, n // 4), z_front
         )
     finally:
         engine.close()
@@ -96,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     spread = f" +- {auc['std']:.4f}" if auc["std"] is not None else ""
     heading = title(model.manifest.name, reference["path"], n, f"{auc['mean']:.4f}{spread} ({args.seeds} seeds)")
     args.out.mkdir(parents=True, exist_ok=True)
-    write_report(args.out, generated, chosen, heading)
+    write_report(args.out, generated, chosen[:n], heading)
     save(tails_figure(figures["tails"]), args.out / "tails.png", heading)
     save(ess_figure(figures["boosted_ess"]), args.out / "boosted_ess.png", heading)
     (args.out / "evaluation.json").write_text(json.dumps(figures, indent=2) + "\n")
