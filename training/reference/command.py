@@ -36,7 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--beam-spot",
         action="store_true",
-        help="paint FairShip's beam spot (0.8 cm Gaussian, 5 cm disc) on the primary interactions; "
+        help="paint FairShip's beam spot (0.8 cm Gaussian on a 5 cm ring) on the primary interactions; "
         "then run FairShip with --SmearBeam 0 --PaintBeam 0 (default: no spot, as SHiP's production)",
     )
 

@@ -149,13 +149,14 @@ def sample_distance(f: Fates, parts: np.ndarray, rng: np.random.Generator) -> np
 def interaction_points(n: int, layout: Layout, settings: SourceSettings, rng: np.random.Generator) -> np.ndarray:
     """``(n, 3)`` primary interaction points in the SHiP frame, cm.
 
-    x, y: FairShip's beam model (Gaussian smearing plus uniform painting of a disc) when the settings ask
-    for one, else on the axis as in SHiP's production. z: the protons' interactions in the blocks.
+    x, y: FairShip's beam model when the settings ask for one (``CalculateBeamOffset`` in shipgen: a
+    Gaussian of ``beam_sigma`` plus a point on the circle of radius ``beam_paint_radius``, uniform in
+    angle: a ring, not a disc), else on the axis as in SHiP's production. z: the protons' interactions
+    in the blocks.
     """
-    radius = settings.beam_paint_radius * np.sqrt(rng.uniform(size=n))
     angle = rng.uniform(0.0, 2 * np.pi, n)
-    x = radius * np.cos(angle) + rng.normal(0.0, 1.0, n) * settings.beam_sigma
-    y = radius * np.sin(angle) + rng.normal(0.0, 1.0, n) * settings.beam_sigma
+    x = settings.beam_paint_radius * np.cos(angle) + rng.normal(0.0, 1.0, n) * settings.beam_sigma
+    y = settings.beam_paint_radius * np.sin(angle) + rng.normal(0.0, 1.0, n) * settings.beam_sigma
     front = np.full(n, settings.target_front_z)
     f = fates(layout, front, np.ones(n), np.full(n, 2212), np.zeros(n))
     return np.column_stack([x, y, front + sample_distance(f, f.interaction_parts, rng)])
