@@ -280,8 +280,8 @@ def _assemble(blocks: list[Block], pot: int, seed: int, settings: SourceSettings
         ),
         "beam_spot": "none: FairShip's MuonBackGenerator paints it (run_simScript.py --SmearBeam 0.8 --PaintBeam 5)"
         if settings.beam_sigma == 0 and settings.beam_paint_radius == 0
-        else f"Gaussian sigma {settings.beam_sigma} cm plus a uniform disc of radius {settings.beam_paint_radius} cm: "
-        "run FairShip with --SmearBeam 0 --PaintBeam 0",
+        else f"Gaussian sigma {settings.beam_sigma} cm plus a point on the circle of radius "
+        f"{settings.beam_paint_radius} cm: run FairShip with --SmearBeam 0 --PaintBeam 0",
         "missing_sources": "electromagnetic muon pairs (gamma -> mu mu, e+ e- -> mu mu): see training/reference/"
         "README.md",
         # Share of the muon rate (sum of weights after the selection, before equalisation), by where the
