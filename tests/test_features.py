@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -50,11 +52,43 @@ def test_scaled_features_are_standardised(scaling: Scaling) -> None:
     muons = _muons(50000, 0)
     features = to_features(tf.constant(muons), scaling).numpy()
     assert features.shape == (len(muons), N_FEATURES)
-    for i in (1, 4, 5, 8):  # r, z, pt, p
+    for i in (4, 5, 8):  # z, pt, p
         mean = np.average(features[:, i], weights=_weights(len(muons)))
         std = np.sqrt(np.average((features[:, i] - mean) ** 2, weights=_weights(len(muons))))
         assert abs(mean) < 1e-3 and abs(std - 1) < 1e-3
     assert np.all(np.abs(features) < 20)  # compact: no column spans orders of magnitude
+
+
+def test_radius_feature_is_a_normal_score_above_its_floor(scaling: Scaling) -> None:
+    """The quantile map: the weighted share of muons at or below score t is Phi(t); the axis sits on the floor."""
+    muons = _muons(50000, 0)
+    radius = to_features(tf.constant(muons), scaling).numpy()[:, 1]
+    weights = _weights(len(muons))
+    on_axis = np.hypot(muons[:, 1], muons[:, 2]) == 0
+    np.testing.assert_array_equal(radius[on_axis], scaling.r_scores[0])
+    assert np.all(radius[~on_axis] > scaling.r_scores[0])
+    normal = NormalDist()
+    assert scaling.r_scores[0] == pytest.approx(normal.inv_cdf(weights[on_axis].sum() / weights.sum()))
+    for score in (-1.0, 0.0, 1.0, 2.0, 3.0):
+        share = weights[radius <= score].sum() / weights.sum()
+        assert share == pytest.approx(normal.cdf(score), abs=1e-3), score
+    assert np.all(np.diff(scaling.r_knots) > 0) and np.all(np.diff(scaling.r_scores) > 0)
+
+
+def test_radius_map_on_a_ring_reaches_into_its_hole_and_halo() -> None:
+    """A painted beam (ring of 5 cm, no atom at 0): the floor lies below the lowest knot, the halo stays in reach."""
+    rng = np.random.default_rng(7)
+    muons = _muons(50000, 1)
+    angle = rng.uniform(0, 2 * np.pi, len(muons))
+    radius = 5.0 + rng.normal(0, 0.8, len(muons)) + rng.exponential(0.5, len(muons)) * (rng.random(len(muons)) < 0.05)
+    muons[:, 1], muons[:, 2] = radius * np.cos(angle), radius * np.sin(angle)
+    ring = Scaling.fit(muons, _weights(len(muons)), P_MAX, MARGIN)
+    assert ring.r_knots[0] == 0.0 and ring.r_knots[1] > 1.0
+    assert ring.r_scores[1] - 1.0 <= ring.r_scores[0] < ring.r_scores[1]
+    features = to_features(tf.constant(muons), ring)
+    assert np.max(features[:, 1]) < 6 and np.min(features[:, 1]) > ring.r_scores[0]
+    back = to_physical(features, ring).numpy()
+    np.testing.assert_allclose(np.hypot(back[:, 1], back[:, 2]), np.abs(radius), rtol=1e-5, atol=1e-5)
 
 
 def test_round_trip_is_exact(scaling: Scaling) -> None:

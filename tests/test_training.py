@@ -28,8 +28,8 @@ from training.scaling import Scaling
 
 _SCALING = Scaling(
     r_max=20.0,
-    r_mean=1.0,
-    r_std=0.5,
+    r_knots=[0.0, 0.5, 1.0, 4.0],
+    r_scores=[-1.5, -1.0, 0.5, 3.0],
     z_low=-7085.0,
     z_high=-6800.0,
     z_mean=-2.0,

@@ -46,7 +46,7 @@ SUBSAMPLE = 1 << 21  # rows kept in memory for scalings, rank table and held-out
 REFERENCE = 1 << 17  # rareness neighbour reference points among them
 ROW_WIDTH = N_FEATURES + 4  # features, then aux
 _SPLIT, _TIES = 0, 1  # streams of uniform numbers drawn from each row's hash
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ graph, so the figures are those of the muons users get, bit for bit for the same
   a 99.9% or 99.99% quantile, so their errors shrink only with the reference's size, while the
   classifier's cost grows with n and its AUC does not need more;
 - FPD and KPD (:mod:`training.distances`) on the classifier's columns with z taken from the front;
-- physical checks and boosted ESS gains (:mod:`training.boosted`).
+- physical checks and boosted ESS gains (:mod:`training.boosted`); the reference's largest z and r,
+  which the checks count muons beyond, come from the tail table's larger sample too.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def evaluate(
     w_ref, w_gen = reference[:, -1], generated[:, -1]
     distances = {"fpd": fpd(x_ref, w_ref, x_gen, w_gen, seed), "kpd": kpd(x_ref, w_ref, x_gen, w_gen, seed)}
     lap("fpd_kpd")
-    boosted = boosted_figures(engine, generated, n_boosted, seed, reference)
+    boosted = boosted_figures(engine, generated, n_boosted, seed, tails_reference)
     lap("boosted")
     figures = {
         "n_per_side": n,

@@ -17,14 +17,16 @@ output, for any input, is a physical muon by construction** (no rejection, no cl
 - r in [0, r_max] (the sample's region plus a margin).
 
 r and pT sit at exactly 0 for a share of muons (SHiP's primary vertex; pT = 0), so they are floored
-rather than logit-mapped: ``g(r) = sqrt(r_max atanh(r / r_max))`` and
-``g(pT) = asinh(m atanh(pT / m) / pt_scale)`` with ``m = |p| sin_theta_max``; near 0 these are the
-plain sqrt and asinh scalings (pT's is the one the first models learned well), near the upper edge
-they stretch so that the inverse saturates at the edge. The edge of pT moves with |p|: that is what
-keeps every muon forward. No Sin or Cos op: onnxruntime's round differently in their vectorised and
+rather than logit-mapped. Both are first stretched so that the inverse saturates at the upper edge,
+``R = r_max atanh(r / r_max)`` and ``m atanh(pT / m)`` with ``m = |p| sin_theta_max``. pT then takes
+``asinh(. / pt_scale)`` (the scaling the first models learned well); R takes the sample's quantile map
+onto normal scores (piecewise linear, :func:`training.scaling._normal_scores`), because the radius of a
+painted beam is a narrow ring inside a wide halo, which no fixed map puts near a normal, and the
+generator renders a column's tails only as far as its normal noise reaches. The edge of pT moves with
+|p|: that is what keeps every muon forward. No Sin or Cos op: onnxruntime's round differently in their vectorised and
 scalar paths, which made a muon depend on how rows were split into calls (the service promises
 bit-identical slices; measured on a polar-angle variant); sqrt, tanh and the logistic function do not.
-Each scaled column is standardised with constants fitted on the weighted training sample
+The other scaled columns are standardised with constants fitted on the weighted training sample
 (:class:`training.scaling.Scaling`).
 
 Feature layout (:data:`FEATURES`): charge, r, cos phi, sin phi, z, pt, cos psi, sin psi, p
@@ -64,7 +66,7 @@ def to_features(physical: tf.Tensor, s: Scaling) -> tf.Tensor:
     pt_edge = p * s.sin_theta_max
     columns = [
         -pdg / MUON_PDG,
-        (tf.sqrt(s.r_max * _atanh_below(r / s.r_max)) - s.r_mean) / s.r_std,
+        _piecewise_linear(s.r_max * _atanh_below(r / s.r_max), s.r_knots, s.r_scores, extend=True),
         cos_phi,
         sin_phi,
         (_logit_between(z, s.z_low, s.z_high) - s.z_mean) / s.z_std,
@@ -82,8 +84,7 @@ def to_physical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
     pdg is exactly ``-13 * charge``; every output lies in the physical region (module docstring).
     """
     charge, f_r, c_phi, s_phi, f_z, f_pt, c_psi, s_psi, f_p = tf.unstack(features, axis=1)
-    h_r = tf.nn.relu(f_r * s.r_std + s.r_mean)
-    r = s.r_max * tf.tanh(tf.square(h_r) / s.r_max)
+    r = s.r_max * tf.tanh(_piecewise_linear(f_r, s.r_scores, s.r_knots, extend=True) / s.r_max)
     z = s.z_low + (s.z_high - s.z_low) * tf.sigmoid(f_z * s.z_std + s.z_mean)
     edge = _momentum_edge(z, s)
     p = edge + (s.p_high - edge) * tf.sigmoid(f_p * s.p_std + s.p_mean)
@@ -98,7 +99,7 @@ def to_physical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
 def canonical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
     """Project raw features onto the physical domain in feature space: ``to_features(to_physical(f))``."""
     charge, f_r, c_phi, s_phi, f_z, f_pt, c_psi, s_psi, f_p = tf.unstack(features, axis=1)
-    f_r, c_phi, s_phi = _floored(f_r, -s.r_mean / s.r_std, c_phi, s_phi)
+    f_r, c_phi, s_phi = _floored(f_r, s.r_scores[0], c_phi, s_phi)
     f_pt, c_psi, s_psi = _floored(f_pt, -s.pt_mean / s.pt_std, c_psi, s_psi)
     return tf.stack([charge, f_r, c_phi, s_phi, f_z, f_pt, c_psi, s_psi, f_p], axis=1)
 
@@ -106,14 +107,25 @@ def canonical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
 def _momentum_edge(z: tf.Tensor, s: Scaling) -> tf.Tensor:
     """The lowest |p| at depth z: linear between the knots, flat beyond them, never below ``p_low``.
 
-    A sum of clipped ramps, one per knot interval, as one MatMul (the op the networks are made of, so
-    a muon does not depend on how rows are split into calls); the floor absorbs float32 rounding.
+    The floor absorbs float32 rounding.
     """
-    knots = tf.constant(s.p_edge_z[:-1], tf.float32)
-    widths = tf.constant(np.diff(s.p_edge_z), tf.float32)
-    steps = tf.constant(np.diff(s.p_edge)[:, None], tf.float32)
-    ramps = tf.clip_by_value((z[:, None] - knots) / widths, 0.0, 1.0)
-    return tf.maximum(s.p_edge[0] + tf.matmul(ramps, steps)[:, 0], s.p_low)
+    return tf.maximum(_piecewise_linear(z, s.p_edge_z, s.p_edge, extend=False), s.p_low)
+
+
+def _piecewise_linear(x: tf.Tensor, knots: list[float], values: list[float], extend: bool) -> tf.Tensor:
+    """The line through (``knots``, ``values``): flat below the first knot; beyond the last, flat or ``extend``-ed.
+
+    A sum of clipped ramps, one per knot interval, as one MatMul (the op the networks are made of, so
+    a muon does not depend on how rows are split into calls); ``extend`` continues the last interval's
+    slope, so that the line is unbounded upwards and stays invertible there.
+    """
+    k, v = np.asarray(knots, np.float64), np.asarray(values, np.float64)
+    widths = tf.constant(np.diff(k), tf.float32)
+    ramps = tf.clip_by_value((x[:, None] - tf.constant(k[:-1], tf.float32)) / widths, 0.0, 1.0)
+    line = v[0] + tf.matmul(ramps, tf.constant(np.diff(v)[:, None], tf.float32))[:, 0]
+    if extend:
+        line += tf.nn.relu(x - k[-1]) * float((v[-1] - v[-2]) / (k[-1] - k[-2]))
+    return line
 
 
 def _log_above(value: tf.Tensor | float, low: tf.Tensor | float, scale: float) -> tf.Tensor:

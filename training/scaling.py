@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,9 @@ EDGE_MARGIN = 1e-2
 # Knots of the momentum edge, evenly spaced from the target front to the sample's last muon: fine enough
 # to follow an absorber-exit cut (the edge falls by the energy a muon made deeper no longer has to lose).
 EDGE_KNOTS = 33
+# Normal scores of the radius's quantile map: its knots are the sample's quantiles at these scores. Out to
+# 4 standard deviations, where a sample of 1e6 muons still has about 30 beyond the last knot.
+R_SCORES = np.linspace(-4.0, 4.0, 41)
 
 
 @dataclass(frozen=True)
@@ -25,12 +29,13 @@ class Scaling:
     ``0 <= r <= r_max``, ``z_low <= z <= z_high``, ``0 <= sin(theta) = pT / |p| <= sin_theta_max < 1``
     (so pz > 0 and pT < |p|) and ``edge(z) <= |p| <= p_high`` (the momentum cut and the beam momentum).
     ``edge(z)`` is piecewise linear through (``p_edge_z``, ``p_edge``), non-increasing, flat beyond the last
-    knot; ``p_low``, its last value, is the cut for every z. Each scaled column is ``(g(v) - mean) / std``.
+    knot; ``p_low``, its last value, is the cut for every z. Each scaled column but r is
+    ``(g(v) - mean) / std``; r's is piecewise linear through (``r_knots``, ``r_scores``), see :func:`_normal_scores`.
     """
 
     r_max: float
-    r_mean: float
-    r_std: float
+    r_knots: list[float]
+    r_scores: list[float]
     z_low: float
     z_high: float
     z_mean: float
@@ -82,17 +87,17 @@ class Scaling:
         sin_max = min(float(sin_theta.max()) * (1 + margin), 0.5 * (float(sin_theta.max()) + 1.0))
         pt_scale = max(_weighted_quantile(pt, w, 0.5), 1e-3)
         edge = p * sin_max
+        r_knots, r_scores = _normal_scores(r_max * np.arctanh(r / r_max), w)
         scaled = (
-            np.sqrt(r_max * np.arctanh(r / r_max)),
             _logit((z - z_low) / (z_high - z_low)),
             np.arcsinh(edge * np.arctanh(pt / edge) / pt_scale),
             _logit((p - p_floor) / (p_high - p_floor)),
         )
-        (r_mean, r_std), (z_mean, z_std), (pt_mean, pt_std), (p_mean, p_std) = (_weighted_moments(g, w) for g in scaled)
+        (z_mean, z_std), (pt_mean, pt_std), (p_mean, p_std) = (_weighted_moments(g, w) for g in scaled)
         return cls(
             r_max=r_max,
-            r_mean=r_mean,
-            r_std=r_std,
+            r_knots=r_knots.tolist(),
+            r_scores=r_scores.tolist(),
             z_low=z_low,
             z_high=z_high,
             z_mean=z_mean,
@@ -130,15 +135,49 @@ def _momentum_edge(z: np.ndarray, p: np.ndarray, w: np.ndarray, z_low: float) ->
     return knots, edge - gap
 
 
+def _normal_scores(stretched: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Knots of the radius's quantile map: the stretched radius at the weighted quantiles of :data:`R_SCORES`.
+
+    A painted beam makes r a narrow ring (5 cm, 0.8 cm wide) with a cascade halo out to 4 times its radius
+    and into its hole; without painting, an atom at r = 0 and a halo. No fixed analytic map puts both
+    shapes near a normal, and a generator fed normal noise renders a column's tails only as far out
+    as a normal reaches (its output is piecewise linear far out): under the ring's sqrt map the halo
+    at 15 cm sat 9 standard deviations out, and the model made 23% too few muons beyond the 99.9%
+    quantile. Through these knots the feature is a normal score. The first knot is r = 0, the floor:
+    at the normal score of the atom's share when there is one, else where the lowest quantiles'
+    line reaches 0. The map continues beyond the last knot with its last slope. Knots are strictly
+    increasing: a quantile equal to the one before it (inside an atom) is dropped.
+    """
+    atom = float(w[stretched <= 0].sum() / w.sum())
+    normal = NormalDist()
+    scores = R_SCORES[np.array([normal.cdf(t) for t in R_SCORES]) > atom]
+    knots = _weighted_quantiles(stretched, w, np.array([normal.cdf(t) for t in scores]))
+    rising = np.concatenate([[True], np.diff(knots) > 0]) & (knots > 0)
+    knots, scores = knots[rising], scores[rising]
+    if len(knots) < 2:  # (almost) every muon on the axis: a plain line above the floor
+        return np.array([0.0, max(float(np.float32(stretched.max())), 1e-3)]), np.array([0.0, 1.0])
+    if atom > 0:
+        floor = normal.inv_cdf(atom)
+    else:  # the lowest line, at most one score below the first knot (a steep line would squash the hole's halo)
+        floor = max(scores[0] - knots[0] * (scores[1] - scores[0]) / (knots[1] - knots[0]), scores[0] - 1.0)
+    exact = [np.concatenate(pair).astype(np.float32).astype(np.float64) for pair in (([0.0], knots), ([floor], scores))]
+    return exact[0], exact[1]  # float32-exact, as the graph holds them
+
+
 def _logit(u: np.ndarray) -> np.ndarray:
     result: np.ndarray = np.log(u) - np.log1p(-u)
     return result
 
 
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    return float(_weighted_quantiles(values, weights, np.array([q]))[0])
+
+
+def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: np.ndarray) -> np.ndarray:
     order = np.argsort(values)
     cdf = np.cumsum(weights[order])
-    return float(np.interp(q * cdf[-1], cdf, values[order]))
+    result: np.ndarray = np.interp(qs * cdf[-1], cdf, values[order])
+    return result
 
 
 def _weighted_moments(values: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
