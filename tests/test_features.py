@@ -75,6 +75,16 @@ def test_radius_feature_is_a_normal_score_above_its_floor(scaling: Scaling) -> N
     assert np.all(np.diff(scaling.r_knots) > 0) and np.all(np.diff(scaling.r_scores) > 0)
 
 
+def test_radius_map_of_a_sample_on_the_axis_keeps_every_muon_there() -> None:
+    """Every start point at x = y = 0 (no quantiles above the atom): r's feature is its floor, and back is 0."""
+    muons = _muons(2000, 2)
+    muons[:, 1:3] = 0.0
+    axis = Scaling.fit(muons, _weights(len(muons)), P_MAX, MARGIN)
+    features = to_features(tf.constant(muons), axis)
+    np.testing.assert_array_equal(features[:, 1], axis.r_scores[0])
+    np.testing.assert_array_equal(to_physical(features, axis).numpy()[:, 1:3], 0.0)
+
+
 def test_radius_map_on_a_ring_reaches_into_its_hole_and_halo() -> None:
     """A painted beam (ring of 5 cm, no atom at 0): the floor lies below the lowest knot, the halo stays in reach."""
     rng = np.random.default_rng(7)

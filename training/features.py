@@ -23,9 +23,10 @@ rather than logit-mapped. Both are first stretched so that the inverse saturates
 onto normal scores (piecewise linear, :func:`training.scaling._normal_scores`), because the radius of a
 painted beam is a narrow ring inside a wide halo, which no fixed map puts near a normal, and the
 generator renders a column's tails only as far as its normal noise reaches. The edge of pT moves with
-|p|: that is what keeps every muon forward. No Sin or Cos op: onnxruntime's round differently in their vectorised and
-scalar paths, which made a muon depend on how rows were split into calls (the service promises
-bit-identical slices; measured on a polar-angle variant); sqrt, tanh and the logistic function do not.
+|p|: that is what keeps every muon forward. No Sin or Cos op: onnxruntime's round differently in their
+vectorised and scalar paths, which made a muon depend on how rows were split into calls (the service
+promises bit-identical slices; measured on a polar-angle variant); sqrt, tanh and the logistic function
+do not.
 The other scaled columns are standardised with constants fitted on the weighted training sample
 (:class:`training.scaling.Scaling`).
 
