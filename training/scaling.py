@@ -150,8 +150,9 @@ def _normal_scores(stretched: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np
     """
     atom = float(w[stretched <= 0].sum() / w.sum())
     normal = NormalDist()
-    scores = R_SCORES[np.array([normal.cdf(t) for t in R_SCORES]) > atom]
-    knots = _weighted_quantiles(stretched, w, np.array([normal.cdf(t) for t in scores]))
+    levels = np.array([normal.cdf(t) for t in R_SCORES])
+    above = levels > atom
+    scores, knots = R_SCORES[above], _weighted_quantiles(stretched, w, levels[above])
     rising = np.concatenate([[True], np.diff(knots) > 0]) & (knots > 0)
     knots, scores = knots[rising], scores[rising]
     if len(knots) < 2:  # (almost) every muon on the axis: a plain line above the floor
@@ -160,8 +161,8 @@ def _normal_scores(stretched: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np
         floor = normal.inv_cdf(atom)
     else:  # the lowest line, at most one score below the first knot (a steep line would squash the hole's halo)
         floor = max(scores[0] - knots[0] * (scores[1] - scores[0]) / (knots[1] - knots[0]), scores[0] - 1.0)
-    exact = [np.concatenate(pair).astype(np.float32).astype(np.float64) for pair in (([0.0], knots), ([floor], scores))]
-    return exact[0], exact[1]  # float32-exact, as the graph holds them
+    knots, scores = np.concatenate([[0.0], knots]), np.concatenate([[floor], scores])
+    return knots.astype(np.float32).astype(np.float64), scores.astype(np.float32).astype(np.float64)  # as in the graph
 
 
 def _logit(u: np.ndarray) -> np.ndarray:
