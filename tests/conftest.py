@@ -30,6 +30,7 @@ TINY_CONFIG = {
     "eval_size": 500,
     "checkpoint_every": 20,
     "holdout_fraction": 0.2,
+    "calibration_muons": 20_000,
 }
 
 

@@ -132,6 +132,8 @@ def test_resume_continues_from_the_latest_checkpoint(
     assert [figures["step"] for figures in history] == [10, 20, 30]
     manifest = Manifest.load(tmp_path / "m")
     assert manifest.hyperparameters["steps"] == 30 and manifest.hyperparameters["eval_every"] == 10
+    calibration = manifest.hyperparameters["marginal_calibration"]
+    assert list(calibration["knots"]) == manifest.hyperparameters["calibrated_columns"] == ["z", "pt", "p"]
     tolerance, chosen = manifest.hyperparameters["selection_tolerance"], None
     for i, figures in enumerate(history):
         if figures["classifier_auc"] <= min(f["classifier_auc"] for f in history[: i + 1]) + tolerance:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 _INDEX_STRIDE = 64  # cumulative weights between two index entries: the index holds n / 8 bytes (12.5 MB at 1e8)
-GAN, HEADS = 0, 1  # random streams: GAN steps and aux-head pre-training steps
+GAN, HEADS, CALIBRATION = 0, 1, 2  # random streams: GAN steps, aux-head pre-training steps, calibration
 
 
 class _NpyFile:

@@ -148,6 +148,8 @@ def train(args: argparse.Namespace, files: list[Path], config: TrainConfig, work
     clock.done("aux heads", f"for {config.aux_head_steps} steps")
     best = trainer.train(config.steps)
     clock.done("steps", f"for {config.steps - first}, evaluations included")
+    calibration = trainer.calibrate()
+    clock.done("calibration", f"of {', '.join(calibration.knots) or 'no column'} on {config.calibration_muons:,} muons")
     manifest = export_model(
         args.out,
         trainer.physical_generator.function,
@@ -163,7 +165,11 @@ def train(args: argparse.Namespace, files: list[Path], config: TrainConfig, work
             "muons_per_pot": data.info["sum_weights"] / pot,
             "block_size": config.block_size,
             "training_sample": sample_description(data.info, pot, pot_source),
-            "hyperparameters": {**config.model_dump(), "feature_scaling": data.scaling.to_dict()},
+            "hyperparameters": {
+                **config.model_dump(),
+                "feature_scaling": data.scaling.to_dict(),
+                "marginal_calibration": calibration.to_dict(),
+            },
             "figures_of_merit": {"training_holdout": best},
             "versions": library_versions(),
         },

@@ -7,6 +7,7 @@ which catches typos) and the resolved values travel into the manifest unchanged.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,6 +58,14 @@ class TrainConfig(BaseModel):
         default=0.003,
         ge=0,
         description="AUC differences below this are noise: the latest evaluation within it of the lowest is kept",
+    )
+    calibrated_columns: list[Literal["r", "z", "pt", "p"]] = Field(
+        default=["z", "pt", "p"],
+        description="Feature columns whose marginal is mapped onto the training sample's after training "
+        "(training.calibration); [] = none. Not r: its feature is a quantile map already (search: r's tail)",
+    )
+    calibration_muons: int = Field(
+        default=4_000_000, gt=1, description="Muons drawn on each side (training sample by weight, generator) to fit it"
     )
     checkpoint_every: int = Field(default=500, gt=0)
     block_size: int = Field(default=65536, gt=0, description="Manifest block size for counter-based sampling")

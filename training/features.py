@@ -28,7 +28,8 @@ vectorised and scalar paths, which made a muon depend on how rows were split int
 promises bit-identical slices; measured on a polar-angle variant); sqrt, tanh and the logistic function
 do not.
 The other scaled columns are standardised with constants fitted on the weighted training sample
-(:class:`training.scaling.Scaling`).
+(:class:`training.scaling.Scaling`). The exported generator puts its raw output through the marginal
+calibration (:mod:`training.calibration`) before :func:`to_physical`; training never does.
 
 Feature layout (:data:`FEATURES`): charge, r, cos phi, sin phi, z, pt, cos psi, sin psi, p
 (phi: azimuth of the start point, psi: azimuth of the momentum). The generator emits the last eight;
@@ -43,6 +44,8 @@ from the saturated upper edges (tested).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 import tensorflow as tf
@@ -67,7 +70,7 @@ def to_features(physical: tf.Tensor, s: Scaling) -> tf.Tensor:
     pt_edge = p * s.sin_theta_max
     columns = [
         -pdg / MUON_PDG,
-        _piecewise_linear(s.r_max * _atanh_below(r / s.r_max), s.r_knots, s.r_scores, extend=True),
+        piecewise_linear(s.r_max * _atanh_below(r / s.r_max), s.r_knots, s.r_scores, extend="above"),
         cos_phi,
         sin_phi,
         (_logit_between(z, s.z_low, s.z_high) - s.z_mean) / s.z_std,
@@ -85,7 +88,7 @@ def to_physical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
     pdg is exactly ``-13 * charge``; every output lies in the physical region (module docstring).
     """
     charge, f_r, c_phi, s_phi, f_z, f_pt, c_psi, s_psi, f_p = tf.unstack(features, axis=1)
-    r = s.r_max * tf.tanh(_piecewise_linear(f_r, s.r_scores, s.r_knots, extend=True) / s.r_max)
+    r = s.r_max * tf.tanh(piecewise_linear(f_r, s.r_scores, s.r_knots, extend="above") / s.r_max)
     z = s.z_low + (s.z_high - s.z_low) * tf.sigmoid(f_z * s.z_std + s.z_mean)
     edge = _momentum_edge(z, s)
     p = edge + (s.p_high - edge) * tf.sigmoid(f_p * s.p_std + s.p_mean)
@@ -110,22 +113,27 @@ def _momentum_edge(z: tf.Tensor, s: Scaling) -> tf.Tensor:
 
     The floor absorbs float32 rounding.
     """
-    return tf.maximum(_piecewise_linear(z, s.p_edge_z, s.p_edge, extend=False), s.p_low)
+    return tf.maximum(piecewise_linear(z, s.p_edge_z, s.p_edge, extend="none"), s.p_low)
 
 
-def _piecewise_linear(x: tf.Tensor, knots: list[float], values: list[float], extend: bool) -> tf.Tensor:
-    """The line through (``knots``, ``values``): flat below the first knot; beyond the last, flat or ``extend``-ed.
+def piecewise_linear(
+    x: tf.Tensor, knots: list[float], values: list[float], extend: Literal["none", "above", "both"]
+) -> tf.Tensor:
+    """The line through (``knots``, ``values``): beyond the end knots flat, or continued with the end slopes.
 
     A sum of clipped ramps, one per knot interval, as one MatMul (the op the networks are made of, so
     a muon does not depend on how rows are split into calls); ``extend`` continues the last interval's
-    slope, so that the line is unbounded upwards and stays invertible there.
+    slope (``"above"``) or both end intervals' (``"both"``), so that the line is unbounded that way and
+    stays invertible there.
     """
     k, v = np.asarray(knots, np.float64), np.asarray(values, np.float64)
     widths = tf.constant(np.diff(k), tf.float32)
     ramps = tf.clip_by_value((x[:, None] - tf.constant(k[:-1], tf.float32)) / widths, 0.0, 1.0)
     line = v[0] + tf.matmul(ramps, tf.constant(np.diff(v)[:, None], tf.float32))[:, 0]
-    if extend:
+    if extend != "none":
         line += tf.nn.relu(x - k[-1]) * float((v[-1] - v[-2]) / (k[-1] - k[-2]))
+    if extend == "both":
+        line -= tf.nn.relu(k[0] - x) * float((v[1] - v[0]) / (k[1] - k[0]))
     return line
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ from tqdm import tqdm
 
 from service.contract.muons import with_unit_weight
 from training import networks
-from training.batches import GAN, HEADS, Batches
+from training.batches import CALIBRATION, GAN, HEADS, Batches
+from training.calibration import Calibration, calibrate
 from training.config import TrainConfig
 from training.dataset import Prepared
 from training.draw import draw_plain
@@ -59,9 +61,16 @@ class PhysicalGenerator(tf.Module):
     framework) gets muons like the rarest it was trained on, while its weights stay those of the aux it drew.
     """
 
-    def __init__(self, model: keras.Model, scaling: Scaling, noise_dim: int, aux_range: np.ndarray) -> None:
+    def __init__(
+        self,
+        model: keras.Model,
+        scaling: Scaling,
+        noise_dim: int,
+        aux_range: np.ndarray,
+        calibration: Calibration | None = None,
+    ) -> None:
         super().__init__()
-        self.model, self.scaling = model, scaling
+        self.model, self.scaling, self.calibration = model, scaling, calibration or Calibration()
         self.aux_range = np.asarray(aux_range, dtype=np.float32)
         self.function = tf.function(
             self._call,
@@ -73,11 +82,16 @@ class PhysicalGenerator(tf.Module):
             autograph=False,
         )
 
-    def _call(self, noise: tf.Tensor, aux: tf.Tensor, charge: tf.Tensor) -> dict[str, tf.Tensor]:
+    def raw_features(self, noise: tf.Tensor, aux: tf.Tensor, charge: tf.Tensor) -> tf.Tensor:
+        """The network's features, charge first, before the calibration (what it is fitted on)."""
         # Constants made inside the trace: captured tensors would become extra graph inputs in tf2onnx.
         aux = tf.clip_by_value(aux, tf.constant(self.aux_range[0]), tf.constant(self.aux_range[1]))
         raw = self.model(tf.concat([noise, aux, charge], axis=1), training=False)
-        return {"muons": to_physical(tf.concat([charge, raw], axis=1), self.scaling)}
+        return tf.concat([charge, raw], axis=1)
+
+    def _call(self, noise: tf.Tensor, aux: tf.Tensor, charge: tf.Tensor) -> dict[str, tf.Tensor]:
+        features = calibrate(self.raw_features(noise, aux, charge), self.calibration)
+        return {"muons": to_physical(features, self.scaling)}
 
 
 def tail_weights(aux: tf.Tensor, tail_scale: float) -> tf.Tensor:
@@ -235,18 +249,30 @@ class Trainer:
 
     def generate(self, n: int, seed: int) -> np.ndarray:
         """``n`` canonical muons (weight 1) from plain inputs, in chunks."""
-        rng = np.random.default_rng(seed)
-        chunks = []
-        for start in range(0, n, 65536):
-            inputs = draw_plain(
-                min(65536, n - start),
-                self.data.correlation,
-                self.data.mu_plus_fraction,
-                self.config.noise_dim,
-                rng,
-            )
-            chunks.append(self.physical_generator.function(**inputs)["muons"].numpy())
+        chunks = [self.physical_generator.function(**inputs)["muons"].numpy() for inputs in self._plain(n, seed)]
         return with_unit_weight(np.concatenate(chunks))
+
+    def calibrate(self) -> Calibration:
+        """Fit the marginal calibration (:mod:`training.calibration`) of the current generator weights
+        (the kept ones, after :meth:`train`); the physical generator maps through it from then on."""
+        n, width = self.config.calibration_muons, self.batches.draw(CALIBRATION, 0, 1).shape[-1]
+        training = self.batches.draw(CALIBRATION, 0, -(-n // self.config.batch_size)).reshape(-1, width)[:n]
+        generator = self.physical_generator
+        generated = np.concatenate(
+            [generator.raw_features(**inputs).numpy() for inputs in self._plain(n, self.config.seed)]
+        )
+        calibration = Calibration.fit(generated, training[:, :N_FEATURES], self.config.calibrated_columns)
+        self.physical_generator = PhysicalGenerator(
+            generator.model, generator.scaling, self.config.noise_dim, generator.aux_range, calibration
+        )
+        return calibration
+
+    def _plain(self, n: int, seed: int) -> Iterator[dict[str, np.ndarray]]:
+        """Plain generator inputs for ``n`` muons, in chunks of 65,536."""
+        rng = np.random.default_rng(seed)
+        data = self.data
+        for start in range(0, n, 65536):
+            yield draw_plain(min(65536, n - start), data.correlation, data.mu_plus_fraction, self.config.noise_dim, rng)
 
     def evaluate(self) -> dict[str, Any]:
         step = int(self.step.numpy())

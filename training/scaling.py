@@ -16,9 +16,10 @@ EDGE_MARGIN = 1e-2
 # Knots of the momentum edge, evenly spaced from the target front to the sample's last muon: fine enough
 # to follow an absorber-exit cut (the edge falls by the energy a muon made deeper no longer has to lose).
 EDGE_KNOTS = 33
-# Normal scores of the radius's quantile map: its knots are the sample's quantiles at these scores. Out to
-# 4 standard deviations, where a sample of 1e6 muons still has about 30 beyond the last knot.
-R_SCORES = np.linspace(-4.0, 4.0, 41)
+# Normal scores of the quantile maps (the radius's here, the marginal calibration's in training.calibration):
+# their knots are the sample's quantiles at these scores. Out to 4 standard deviations, where a sample of
+# 1e6 muons still has about 30 beyond the last knot.
+NORMAL_SCORES = np.linspace(-4.0, 4.0, 41)
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def _momentum_edge(z: np.ndarray, p: np.ndarray, w: np.ndarray, z_low: float) ->
 
 
 def _normal_scores(stretched: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Knots of the radius's quantile map: the stretched radius at the weighted quantiles of :data:`R_SCORES`.
+    """Knots of the radius's quantile map: the stretched radius at the weighted quantiles of :data:`NORMAL_SCORES`.
 
     A painted beam makes r a narrow ring (5 cm, 0.8 cm wide) with a cascade halo out to 4 times its radius
     and into its hole; without painting, an atom at r = 0 and a halo. No fixed analytic map puts both
@@ -150,9 +151,9 @@ def _normal_scores(stretched: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np
     """
     atom = float(w[stretched <= 0].sum() / w.sum())
     normal = NormalDist()
-    levels = np.array([normal.cdf(t) for t in R_SCORES])
+    levels = np.array([normal.cdf(t) for t in NORMAL_SCORES])
     above = levels > atom
-    scores, knots = R_SCORES[above], _weighted_quantiles(stretched, w, levels[above])
+    scores, knots = NORMAL_SCORES[above], _weighted_quantiles(stretched, w, levels[above])
     rising = np.concatenate([[True], np.diff(knots) > 0]) & (knots > 0)
     knots, scores = knots[rising], scores[rising]
     if len(knots) < 2:  # (almost) every muon on the axis: a plain line above the floor
