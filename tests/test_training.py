@@ -133,12 +133,34 @@ def test_resume_continues_from_the_latest_checkpoint(
     manifest = Manifest.load(tmp_path / "m")
     assert manifest.hyperparameters["steps"] == 30 and manifest.hyperparameters["eval_every"] == 10
     calibration = manifest.hyperparameters["marginal_calibration"]
-    assert list(calibration["knots"]) == manifest.hyperparameters["calibrated_columns"] == ["z", "pt", "p"]
+    assert list(calibration["knots"]) == manifest.hyperparameters["calibrated_columns"] == ["z"]
     tolerance, chosen = manifest.hyperparameters["selection_tolerance"], None
     for i, figures in enumerate(history):
         if figures["classifier_auc"] <= min(f["classifier_auc"] for f in history[: i + 1]) + tolerance:
             chosen = figures["step"]
     assert manifest.figures_of_merit["training_holdout"]["step"] == chosen
+
+
+def test_a_resumed_run_takes_a_new_calibration_and_refuses_other_changes(
+    tmp_path: Path, tiny_sample: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = {**TINY_CONFIG, "steps": 10, "eval_every": 10, "checkpoint_every": 10}
+    configs = {
+        "first": base,
+        "recalibrated": {**base, "calibrated_columns": ["z", "p"]},
+        "wider": {**base, "batch_size": 64},
+    }
+    for name, values in configs.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(values))
+    argv = ["train", "--sample", str(tiny_sample), "--out", str(tmp_path / "m"), "--workdir", str(tmp_path / "w")]
+    assert main([*argv, "--config", str(tmp_path / "first.json"), "--no-report"]) == 0
+    capsys.readouterr()
+    assert main([*argv, "--config", str(tmp_path / "wider.json"), "--resume", "--no-report"]) == 2
+    assert "--config changes batch_size" in capsys.readouterr().err
+    assert main([*argv, "--config", str(tmp_path / "recalibrated.json"), "--resume", "--no-report"]) == 0
+    assert list(Manifest.load(tmp_path / "m").hyperparameters["marginal_calibration"]["knots"]) == ["z", "p"]
+    assert main([*argv, "--resume", "--no-report"]) == 0  # no --config: the saved one, as last changed
+    assert Manifest.load(tmp_path / "m").hyperparameters["calibrated_columns"] == ["z", "p"]
 
 
 def test_the_latest_evaluation_within_noise_of_the_lowest_auc_is_kept() -> None:

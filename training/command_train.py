@@ -25,7 +25,7 @@ from service.contract.manifest import AUX_GROUPS
 from service.contract.muons import PHYSICAL_COLUMNS, UNITS, SampleError
 from service.samples.sets import Member, expand, member, muons_per_pot
 from service.samples.survey import set_digest
-from training.config import TrainConfig
+from training.config import AFTER_TRAINING, TrainConfig
 
 POT_TOLERANCE = 1e-6  # relative: --pot and the metadata agree to float rounding or they contradict
 FILES_LISTED = 100  # past this many files model.json records one digest over them
@@ -89,11 +89,22 @@ def sample_description(info: dict[str, Any], pot: float, source: str) -> dict[st
 
 
 def resolve_config(args: argparse.Namespace, workdir: Path) -> TrainConfig:
+    """The run's config: ``--config`` (or the defaults); on ``--resume`` the saved one, which ``--config``
+    may change only in what is used after training (the calibration): a resumed run is the run it continues."""
     saved = workdir / "config.json"
+    config = TrainConfig.load(args.config) if args.config else TrainConfig()
     if args.resume and saved.exists():
-        config = TrainConfig.load(saved)
-    else:
-        config = TrainConfig.load(args.config) if args.config else TrainConfig()
+        previous = TrainConfig.load(saved)
+        if args.config:
+            changed = [n for n in TrainConfig.model_fields if getattr(config, n) != getattr(previous, n)]
+            fixed = [name for name in changed if name not in AFTER_TRAINING]
+            if fixed:
+                raise UserError(
+                    f"--config changes {', '.join(fixed)} of the run in {workdir}: a resumed run keeps its "
+                    f"config but for {', '.join(AFTER_TRAINING)}; start a new --workdir"
+                )
+            previous = previous.model_copy(update={name: getattr(config, name) for name in AFTER_TRAINING})
+        config = previous
     if args.steps is not None:
         config = config.model_copy(update={"steps": args.steps})
     return config

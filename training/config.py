@@ -11,6 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Fields used only once training is over: a resumed run may change them (to export again differently).
+AFTER_TRAINING = ("calibrated_columns", "calibration_muons")
+
 
 class TrainConfig(BaseModel):
     """Hyper-parameters and seeds; defaults are those of ``models/default``."""
@@ -60,9 +63,10 @@ class TrainConfig(BaseModel):
         description="AUC differences below this are noise: the latest evaluation within it of the lowest is kept",
     )
     calibrated_columns: list[Literal["r", "z", "pt", "p"]] = Field(
-        default=["z", "pt", "p"],
+        default=["z"],
         description="Feature columns whose marginal is mapped onto the training sample's after training "
-        "(training.calibration); [] = none. Not r: its feature is a quantile map already (search: r's tail)",
+        "(training.calibration); [] = none. z alone: the training sample's own deepest r, pT and |p| tails "
+        "are further from independent samples' than the network's (training/README.md, Marginal calibration)",
     )
     calibration_muons: int = Field(
         default=4_000_000, gt=1, description="Muons drawn on each side (training sample by weight, generator) to fit it"
