@@ -28,7 +28,7 @@ from training import networks
 from training.batches import CALIBRATION, GAN, HEADS, Batches
 from training.calibration import Calibration, calibrate
 from training.config import TrainConfig
-from training.dataset import Prepared
+from training.dataset import ROW_WIDTH, Prepared
 from training.draw import draw_plain
 from training.features import N_FEATURES, canonical, to_features, to_physical
 from training.fom import figures_of_merit
@@ -255,13 +255,13 @@ class Trainer:
     def calibrate(self) -> Calibration:
         """Fit the marginal calibration (:mod:`training.calibration`) of the current generator weights
         (the kept ones, after :meth:`train`); the physical generator maps through it from then on."""
-        n, width = self.config.calibration_muons, self.batches.draw(CALIBRATION, 0, 1).shape[-1]
-        training = self.batches.draw(CALIBRATION, 0, -(-n // self.config.batch_size)).reshape(-1, width)[:n]
-        generator = self.physical_generator
+        n, generator = self.config.calibration_muons, self.physical_generator
+        batches = self.batches.draw(CALIBRATION, 0, -(-n // self.config.batch_size))
+        training = batches.reshape(-1, ROW_WIDTH)[:n, :N_FEATURES]  # drawn by weight: unweighted rows
         generated = np.concatenate(
             [generator.raw_features(**inputs).numpy() for inputs in self._plain(n, self.config.seed)]
         )
-        calibration = Calibration.fit(generated, training[:, :N_FEATURES], self.config.calibrated_columns)
+        calibration = Calibration.fit(generated, training, self.config.calibrated_columns)
         self.physical_generator = PhysicalGenerator(
             generator.model, generator.scaling, self.config.noise_dim, generator.aux_range, calibration
         )
