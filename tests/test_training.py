@@ -139,6 +139,7 @@ def test_resume_continues_from_the_latest_checkpoint(
         if figures["classifier_auc"] <= min(f["classifier_auc"] for f in history[: i + 1]) + tolerance:
             chosen = figures["step"]
     assert manifest.figures_of_merit["training_holdout"]["step"] == chosen
+    assert manifest.figures_of_merit["training_holdout_calibrated"]["step"] == chosen
 
 
 def test_a_resumed_run_takes_a_new_calibration_and_refuses_other_changes(

@@ -160,6 +160,7 @@ def train(args: argparse.Namespace, files: list[Path], config: TrainConfig, work
     best = trainer.train(config.steps)
     clock.done("steps", f"for {config.steps - first}, evaluations included")
     calibration = trainer.calibrate()
+    calibrated = trainer.holdout_figures(best["step"])
     clock.done("calibration", f"of {', '.join(calibration.knots) or 'no column'} on {config.calibration_muons:,} muons")
     manifest = export_model(
         args.out,
@@ -181,13 +182,14 @@ def train(args: argparse.Namespace, files: list[Path], config: TrainConfig, work
                 "feature_scaling": data.scaling.to_dict(),
                 "marginal_calibration": calibration.to_dict(),
             },
-            "figures_of_merit": {"training_holdout": best},
+            "figures_of_merit": {"training_holdout": best, "training_holdout_calibrated": calibrated},
             "versions": library_versions(),
         },
         seed=config.seed,
     )
     if not args.no_report:
-        auc = f"{best['classifier_auc']:.4f} ({best['n_reference']:,} a side, step {best['step']})"
+        measured = f"{calibrated['n_reference']:,} a side, step {best['step']}, calibrated"
+        auc = f"{calibrated['classifier_auc']:.4f} ({measured})"
         names = [f["path"] for f in data.info["files"]]
         sample = names[0] if len(names) == 1 else f"{len(names)} files"
         heading = title(args.out.name, f"{sample} held-out part", len(data.holdout), auc)

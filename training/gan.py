@@ -275,7 +275,11 @@ class Trainer:
             yield draw_plain(min(65536, n - start), data.correlation, data.mu_plus_fraction, self.config.noise_dim, rng)
 
     def evaluate(self) -> dict[str, Any]:
-        step = int(self.step.numpy())
+        return self.holdout_figures(int(self.step.numpy()))
+
+    def holdout_figures(self, step: int) -> dict[str, Any]:
+        """Figures of merit on the held-out part, the muons drawn with the seed of ``step``'s periodic
+        evaluation: after :meth:`calibrate`, the kept step's figures again, the calibration the only change."""
         generated = self.generate(self.config.eval_size, seed=self.config.seed + step)
         reference = self.data.holdout[: self.config.eval_size]
         return {"step": step, **figures_of_merit(generated, reference, seed=self.config.seed)}
