@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pydantic
+import pytest
 import tensorflow as tf
 from conftest import TINY_CONFIG
 from scipy.special import ndtr
@@ -102,3 +104,9 @@ def test_every_calibratable_column_fits() -> None:
     calibration = Calibration.fit(generated, training, CALIBRATABLE)
     assert tuple(calibration.knots) == CALIBRATABLE
     assert all(len(calibration.knots[c]) == len(calibration.values[c]) == len(NORMAL_SCORES) for c in CALIBRATABLE)
+
+
+def test_the_config_takes_every_calibratable_column_and_no_other() -> None:
+    assert TrainConfig(calibrated_columns=list(CALIBRATABLE)).calibrated_columns == list(CALIBRATABLE)
+    with pytest.raises(pydantic.ValidationError, match="calibrated_columns"):
+        TrainConfig(calibrated_columns=["cos_phi"])
