@@ -5,9 +5,14 @@ deepest tails, where a batch of 512 muons rarely holds one, it cannot: there the
 as far as its normal noise extrapolates (the first quantile-mapped model made 25% too few muons beyond
 the 99.99% quantile of z - z_front). A column's one-dimensional distribution, though, the training sample
 states to its own precision. So after training each column chosen in the config goes through the
-monotone map that takes the generator's quantiles onto the training sample's weighted quantiles at the
-normal scores -4, -3.8, ..., 4 (quantile mapping, as climate-model output is corrected against
+monotone map that takes the generator's quantiles onto the training sample's (rows drawn by weight) at
+the normal scores -4, -3.8, ..., 4 (quantile mapping, as climate-model output is corrected against
 observations), piecewise linear, continued with its end slopes beyond the end knots.
+
+What it costs: the model then carries the training sample's own fluctuations in that column's deepest
+quantiles, where the network had smoothed over them. That is why the default calibrates z alone: the
+training sample's deepest |p| and pT tails lie 1.2 to 1.3 times those of every independent run
+(training/README.md, "Marginal calibration").
 
 What it keeps: each map is monotone in one column, so the generator's copula (every rank correlation)
 is untouched; it acts on the raw feature before the bounded maps of :mod:`training.features`, so every
