@@ -32,7 +32,7 @@ import tensorflow as tf
 from scipy.special import ndtr
 
 from training.features import FEATURES, piecewise_linear
-from training.scaling import NORMAL_SCORES
+from training.scaling import NORMAL_SCORES, float32_exact
 
 CALIBRATABLE = ("r", "z", "pt", "p")
 
@@ -57,7 +57,7 @@ class Calibration:
         knots, values = {}, {}
         for name in columns:
             i = FEATURES.index(name)
-            k, v = (_float32(np.quantile(sample[:, i].astype(np.float64), levels)) for sample in (generated, training))
+            k, v = (float32_exact(np.quantile(side[:, i].astype(np.float64), levels)) for side in (generated, training))
             rising = np.concatenate([[True], np.diff(k) > 0])
             if rising.sum() >= 2:
                 knots[name], values[name] = k[rising].tolist(), v[rising].tolist()
@@ -74,9 +74,3 @@ def calibrate(features: tf.Tensor, calibration: Calibration) -> tf.Tensor:
         i = FEATURES.index(name)
         columns[i] = piecewise_linear(columns[i], knots, calibration.values[name], extend="both")
     return tf.stack(columns, axis=1)
-
-
-def _float32(values: np.ndarray) -> np.ndarray:
-    """Rounded as the graph holds them, so that the stored knots are those it uses."""
-    result: np.ndarray = values.astype(np.float32).astype(np.float64)
-    return result

@@ -96,8 +96,11 @@ def resolve_config(args: argparse.Namespace, workdir: Path) -> TrainConfig:
     if args.resume and saved.exists():
         previous = TrainConfig.load(saved)
         if args.config:
-            changed = [n for n in TrainConfig.model_fields if getattr(config, n) != getattr(previous, n)]
-            fixed = [name for name in changed if name not in AFTER_TRAINING]
+            fixed = [
+                name
+                for name in TrainConfig.model_fields
+                if name not in AFTER_TRAINING and getattr(config, name) != getattr(previous, name)
+            ]
             if fixed:
                 raise UserError(
                     f"--config changes {', '.join(fixed)} of the run in {workdir}: a resumed run keeps its "

@@ -126,7 +126,7 @@ def _momentum_edge(z: np.ndarray, p: np.ndarray, w: np.ndarray, z_low: float) ->
     empty bin takes its upstream neighbour's edge; in bin k the line between knots k and k + 1 stays at
     or below every muon of the bin. Lowered by ``EDGE_MARGIN`` of the median distance above it, as z's.
     """
-    knots = np.linspace(z_low, float(z.max()), EDGE_KNOTS).astype(np.float32).astype(np.float64)  # exact in the graph
+    knots = float32_exact(np.linspace(z_low, float(z.max()), EDGE_KNOTS))
     bins = np.clip(np.searchsorted(knots, z, side="right") - 1, 0, EDGE_KNOTS - 2)
     lowest = np.full(EDGE_KNOTS - 1, np.inf)
     np.minimum.at(lowest, bins, p)
@@ -163,7 +163,14 @@ def _normal_scores(stretched: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np
     else:  # the lowest line, at most one score below the first knot (a steep line would squash the hole's halo)
         floor = max(scores[0] - knots[0] * (scores[1] - scores[0]) / (knots[1] - knots[0]), scores[0] - 1.0)
     knots, scores = np.concatenate([[0.0], knots]), np.concatenate([[floor], scores])
-    return knots.astype(np.float32).astype(np.float64), scores.astype(np.float32).astype(np.float64)  # as in the graph
+    return float32_exact(knots), float32_exact(scores)
+
+
+def float32_exact(values: np.ndarray) -> np.ndarray:
+    """Rounded as the graph holds its constants (float32), kept as float64: knots stored in ``model.json``
+    are then exactly those the graph uses."""
+    result: np.ndarray = np.asarray(values).astype(np.float32).astype(np.float64)
+    return result
 
 
 def _logit(u: np.ndarray) -> np.ndarray:
