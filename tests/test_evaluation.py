@@ -16,6 +16,7 @@ from service.engine.model import Model
 from training.command_evaluate import read_reference
 from training.distances import fpd, kpd
 from training.physical import all_physical
+from training.showers import with_shower_errors
 from training.tails import MIN_REFERENCE, tail_table
 
 
@@ -68,14 +69,26 @@ def test_the_tail_table_faces_the_whole_reference(evaluated: tuple[Path, Path], 
     """Beyond --n, the tail rates use every reference muon against as many of the first seed's muons."""
     model, out = evaluated
     figures = json.loads((out / "evaluation.json").read_text())
-    everything, _, z_front = read_reference([str(tiny_sample)], 10**7, figures["seeds"][0])
+    everything, found = read_reference([str(tiny_sample)], 10**7, figures["seeds"][0])
+    z_front = float(found.minimum[3])
     assert figures["tails_n_per_side"] == len(everything) == figures["reference"]["n"] > figures["n_per_side"]
     engine = Engine(Model.load(model, device="cpu"), draw_threads=1)
     try:
         generated, _ = engine.generate(Request(figures["seeds"][0], 0, len(everything), engine.plain_source()))
     finally:
         engine.close()
-    assert json.loads(json.dumps(tail_table(generated, everything, z_front))) == figures["tails"]
+    rows, missing = with_shower_errors(tail_table(generated, everything, z_front), [tiny_sample], z_front)
+    assert missing is None and figures["tail_shower_errors"].startswith("taken over")
+    assert json.loads(json.dumps(rows)) == figures["tails"]
+    assert all(row["reference"]["shower_error"] >= 0 for row in figures["tails"])
+
+
+def test_shower_errors_need_the_whole_reference(tiny_model: Path, tiny_sample: Path, tmp_path: Path) -> None:
+    """A tail table on part of the reference keeps its Poisson errors and says why."""
+    assert _evaluate(tiny_model, tiny_sample, tmp_path, "--n", "1000", "--n-tails", "2000", "--seeds", "1") == 0
+    figures = json.loads((tmp_path / "evaluation.json").read_text())
+    assert figures["tail_shower_errors"].startswith("not taken: the tail table uses 2,000 of")
+    assert all("shower_error" not in row["reference"] for row in figures["tails"])
 
 
 def test_the_model_folder_changes_only_with_update_model(

@@ -13,6 +13,7 @@ import pytest
 from muongan.cli import main
 from service.contract.muons import validate
 from service.samples import Sample, read_sample, write_sample
+from training.reference import driver
 from training.reference.cascade import Cascade, Hadrons, rotate_to
 from training.reference.decays import LongLived, MuonChannel, decay_to_muons, long_lived_table
 from training.reference.driver import Block, generate, run_task
@@ -20,6 +21,7 @@ from training.reference.events import KINDS, ORIGINS
 from training.reference.geometry import MUON_MASS, Layout, fates, interaction_points, sample_distance
 from training.reference.pythia_setup import CASCADE, INSTANCES, Generator
 from training.reference.settings import SourceSettings
+from training.showers import BLOCKS
 
 POT = 2000
 SETTINGS = SourceSettings(task_pot=1000)  # two tasks: the merge of several seeded tasks is exercised
@@ -168,6 +170,25 @@ def test_metadata_records_origins_generations_and_settings(sample: Sample) -> No
     after = json.loads(sample.metadata["weights_after_equalising"])
     assert after["n"] == len(sample) < before["n"] and before["min"] < SETTINGS.weight_floor
     assert after["min"] == pytest.approx(SETTINGS.weight_floor) and after["max"] == pytest.approx(before["max"])
+
+
+def test_the_metadata_records_each_batch_of_protons_in_file_order(
+    sample: Sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks cover every row once, task after task; with small batches a task's cascade spans several,
+    and each forced run's rows hold only muons of its kind (so the rows and the batches line up)."""
+    blocks = json.loads(sample.metadata[BLOCKS])
+    per_task = ["cascade", "resonance", "charm", "beauty"]
+    assert blocks["run"] == per_task * (POT // SETTINGS.task_pot) and sum(blocks["rows"]) == len(sample)
+    monkeypatch.setattr(driver, "_BATCH", 250)
+    task = run_task(SETTINGS, 7, 0, SETTINGS.task_pot, progress=lambda n: None)
+    assert task.batch_runs == ["cascade"] * 4 + ["resonance"] * 2 + ["charm"] + ["beauty"]
+    assert task.batch_rows.sum() == len(task.muons) and np.all(task.batch_rows[:4] > 0)
+    kinds = np.split(task.kept.kind, np.cumsum(task.batch_rows)[:-1])
+    forced = {KINDS.index(run) for run in ("charm", "beauty")}
+    assert all(not set(kind) & forced for kind in kinds[:4])
+    for kind, run in zip(kinds[4:], task.batch_runs[4:], strict=True):
+        assert set(kind) <= {KINDS.index(run)}
 
 
 def test_competing_decay_and_interaction_in_one_block() -> None:

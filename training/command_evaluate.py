@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from muongan.errors import UserError
-from service.contract.muons import SampleError
-from service.samples.survey import identity, subsample
+from service.contract.muons import SampleError, column
+from service.samples.survey import Survey, identity, subsample
 
 MIN_N = 1000
 
@@ -50,15 +50,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def read_reference(paths: list[str], n: int, seed: int) -> tuple[np.ndarray, dict[str, Any], float]:
-    """At most ``n`` reference muons ``(m, 8)`` drawn at random from the set in bounded memory, what
-    identifies the set (recorded with the figures), and its target front (the lowest z of the whole set)."""
+def read_reference(paths: list[str], n: int, seed: int) -> tuple[np.ndarray, Survey]:
+    """At most ``n`` reference muons ``(m, 8)`` drawn at random from the set in bounded memory, and the
+    set's survey (its files, its size, its lowest z: the target front)."""
     try:
-        muons, found = subsample(paths, n, seed)
+        return subsample(paths, n, seed)
     except (OSError, SampleError) as error:
         raise UserError(f"cannot read the reference: {error}") from None
-    files = [summary.path for summary in found.files]
-    return muons, {**identity(files), "n": found.muons}, float(found.minimum[3])
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -74,6 +72,24 @@ def _check(args: argparse.Namespace) -> None:
         raise UserError(f"--out {args.out} exists and is not a folder")
 
 
+def _shower_errors(
+    rows: list[dict[str, Any]], files: list[Path], z_front: float, used: int, total: int
+) -> tuple[list[dict[str, Any]], str]:
+    """The tail table with shower-aware reference errors where they can be had, and what was done.
+
+    They are the errors of the whole set's rates, so they are taken only when the table uses all of it.
+    """
+    from training.showers import with_shower_errors
+
+    if used < total:
+        return rows, f"not taken: the tail table uses {used:,} of the reference's {total:,} muons"
+    try:
+        rows, missing = with_shower_errors(rows, files, z_front)
+    except (OSError, SampleError) as error:
+        raise UserError(f"cannot read the reference: {error}") from None
+    return rows, missing or "taken over the reference's independent blocks of protons (training/showers.py)"
+
+
 def run(args: argparse.Namespace) -> int:
     from service.engine.generation import Engine
     from service.engine.model import Model, ModelError
@@ -86,7 +102,10 @@ def run(args: argparse.Namespace) -> int:
         model = Model.load(args.model, device="cpu")
     except ModelError as error:
         raise UserError(str(error)) from None
-    chosen, reference, z_front = read_reference(args.reference, args.n_tails, args.seed)
+    chosen, found = read_reference(args.reference, args.n_tails, args.seed)
+    files = [summary.path for summary in found.files]
+    reference: dict[str, Any] = {**identity(files), "n": found.muons}
+    z_front = float(found.minimum[column("z")])
     n = min(len(chosen), args.n)
     if n < MIN_N:
         raise UserError(f"the reference holds {n} muons, fewer than {MIN_N}")
@@ -99,6 +118,9 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         engine.close()
+    figures["tails"], figures["tail_shower_errors"] = _shower_errors(
+        figures["tails"], files, z_front, len(chosen), found.muons
+    )
     figures = {"model": model.manifest.name, "generator_sha256": model.sha256, "reference": reference, **figures}
     auc = figures["classifier_auc"]
     spread = f" +- {auc['std']:.4f}" if auc["std"] is not None else ""

@@ -30,35 +30,52 @@ def _rate(above: np.ndarray, weights: np.ndarray) -> dict[str, float | int]:
     }
 
 
-def tail_table(generated: np.ndarray, reference: np.ndarray, z_front: float) -> list[dict[str, Any]]:
-    """One row per threshold: its definition, both rates with errors, their ratio with its error."""
-    gen, ref = features(generated, z_front), features(reference, z_front)
-    w_gen, w_ref = generated[:, -1].astype(np.float64), reference[:, -1].astype(np.float64)
-    cuts: list[tuple[str, np.ndarray, np.ndarray]] = []
+Condition = tuple[str, float]  # a column of training.fom.features, and the value it must exceed
+
+
+def passes(columns: dict[str, np.ndarray], conditions: list[Condition]) -> np.ndarray:
+    """Where every condition of a cut holds."""
+    result: np.ndarray = np.logical_and.reduce([columns[name] > value for name, value in conditions])
+    return result
+
+
+def tail_cuts(reference: np.ndarray, z_front: float) -> list[tuple[str, list[Condition]]]:
+    """Each cut's label and conditions: the reference's weighted quantiles, then the fixed cuts."""
+    columns, weights = features(reference, z_front), reference[:, -1].astype(np.float64)
+    cuts = []
     for name in VARIABLES:
         for q in QUANTILES:
-            threshold = float(np.quantile(ref[name], q, weights=w_ref, method="inverted_cdf"))
-            label = f"{name} > {threshold:.4g} {UNITS[name]} (reference {100 * q:g}%)"
-            cuts.append((label, gen[name] > threshold, ref[name] > threshold))
-    cuts.append(("pt > 3 GeV/c", gen["pt"] > 3, ref["pt"] > 3))
-    cuts.append(
-        ("p > 100 GeV/c and pt > 3 GeV/c", (gen["p"] > 100) & (gen["pt"] > 3), (ref["p"] > 100) & (ref["pt"] > 3))
-    )
+            threshold = float(np.quantile(columns[name], q, weights=weights, method="inverted_cdf"))
+            cuts.append((f"{name} > {threshold:.4g} {UNITS[name]} (reference {100 * q:g}%)", [(name, threshold)]))
+    cuts.append(("pt > 3 GeV/c", [("pt", 3.0)]))
+    cuts.append(("p > 100 GeV/c and pt > 3 GeV/c", [("p", 100.0), ("pt", 3.0)]))
+    return cuts
+
+
+def tail_table(generated: np.ndarray, reference: np.ndarray, z_front: float) -> list[dict[str, Any]]:
+    """One row per cut: its definition, both rates with errors, their ratio with its error."""
+    gen, ref = features(generated, z_front), features(reference, z_front)
+    w_gen, w_ref = generated[:, -1].astype(np.float64), reference[:, -1].astype(np.float64)
     rows = []
-    for label, gen_above, ref_above in cuts:
-        g, r = _rate(gen_above, w_gen), _rate(ref_above, w_ref)
+    for label, conditions in tail_cuts(reference, z_front):
+        g, r = _rate(passes(gen, conditions), w_gen), _rate(passes(ref, conditions), w_ref)
         ratio = g["rate"] / r["rate"] if r["rate"] > 0 else None
-        error = None
-        if ratio is not None and g["rate"] > 0:
-            error = ratio * float(np.hypot(g["error"] / g["rate"], r["error"] / r["rate"]))
         rows.append(
             {
                 "cut": label,
+                "conditions": conditions,
                 "generated": g,
                 "reference": r,
                 "ratio": ratio,
-                "ratio_error": error,
+                "ratio_error": ratio_error(ratio, g, r["error"] / r["rate"]) if r["rate"] > 0 else None,
                 "enough": r["n"] >= MIN_REFERENCE,
             }
         )
     return rows
+
+
+def ratio_error(ratio: float | None, generated: dict[str, Any], reference_relative: float) -> float | None:
+    """The ratio's error from the generated rate's and the reference rate's relative errors."""
+    if ratio is None or generated["rate"] <= 0:
+        return None
+    return ratio * float(np.hypot(generated["error"] / generated["rate"], reference_relative))

@@ -37,6 +37,7 @@ from training.reference.pythia_setup import (
     pythia_settings,
 )
 from training.reference.settings import SourceSettings
+from training.showers import BLOCKS
 
 _BATCH = 5000  # protons (or forced events) per batch: bounds the memory of the awkward arrays
 
@@ -70,12 +71,16 @@ class Tally:
 
 @dataclass(frozen=True)
 class Block:
-    """Muons of one task after selection and equalisation, with where each comes from, and the tally of
-    the selected muons before equalising."""
+    """Muons of one task after selection and equalisation, with where each comes from, the tally of
+    the selected muons before equalising, and the rows of each batch (consecutive in ``muons``) with
+    the run it belongs to: batches share no proton, so they are independent draws, while muons of one
+    shower are not (:mod:`training.showers`)."""
 
     muons: np.ndarray
     kept: Muons
     tally: Tally
+    batch_rows: np.ndarray
+    batch_runs: list[str]
 
 
 def _events_per_run(pot: int, settings: SourceSettings) -> dict[str, tuple[int, float]]:
@@ -93,9 +98,9 @@ def _events_per_run(pot: int, settings: SourceSettings) -> dict[str, tuple[int, 
 
 def _primaries(
     generator: Generator, run: str, n: int, layout: Layout, rng: np.random.Generator
-) -> Iterator[tuple[Particles, np.ndarray]]:
-    """``n`` primary 400 GeV proton collisions in batches: Pythia's particles and each event's
-    interaction point, on a proton or neutron as the material at that point has them."""
+) -> Iterator[tuple[Particles, np.ndarray, int]]:
+    """``n`` primary 400 GeV proton collisions in batches: Pythia's particles, each event's
+    interaction point, on a proton or neutron as the material at that point has them, and the batch."""
     settings = generator.settings
     for start in range(0, n, _BATCH):
         points = interaction_points(min(_BATCH, n - start), layout, settings, rng)
@@ -104,7 +109,7 @@ def _primaries(
             done = 0
             while done < len(rows):  # Pythia skips an event it fails (rarely): ask again for the rest
                 batch = generator.pythia(run, nucleon).nextBatch(len(rows) - done, "skip")
-                yield Particles.from_batch(batch), points[rows[done : done + len(batch)]]
+                yield Particles.from_batch(batch), points[rows[done : done + len(batch)]], start // _BATCH
                 done += len(batch)
 
 
@@ -157,26 +162,42 @@ def run_task(settings: SourceSettings, seed: int, index: int, pot: int, progress
     layout = Layout.from_settings(settings)
     cascade = Cascade(generator, layout, long_lived_table(generator.pythias[CASCADE, NUCLEONS[0]]), rng)
     parts: list[Muons] = []
-    for particles, origin in _primaries(generator, CASCADE, pot, layout, rng):
-        parts += cascade.run(_first_generation(particles, origin, cascade.hadron_floor))
+    part_batches: list[int] = []  # the batch each part comes from, numbered across the task's runs
+    batch_runs: list[str] = []
+
+    def first_batch(run: str, n: int) -> int:
+        """Number the batches of a run of ``n`` events on from those already numbered."""
+        first = len(batch_runs)
+        batch_runs.extend([run] * -(-n // _BATCH))
+        return first
+
+    first = first_batch(CASCADE, pot)
+    for particles, origin, batch in _primaries(generator, CASCADE, pot, layout, rng):
+        found = cascade.run(_first_generation(particles, origin, cascade.hadron_floor))
+        parts += found
+        part_batches += [first + batch] * len(found)
         progress(len(origin))
     for run, (n_events, event_weight) in _events_per_run(pot, settings).items():
-        for particles, origin in _primaries(generator, run, n_events, layout, rng):
+        first = first_batch(run, n_events)
+        for particles, origin, batch in _primaries(generator, run, n_events, layout, rng):
             parts.append(_forced_muons(particles, origin, generator.branching[run], event_weight, KINDS.index(run)))
+            part_batches.append(first + batch)
     muons = Muons.concatenate(parts)
-    muons = muons.take(np.flatnonzero(selected(muons, layout, settings)))
+    batch_of = np.repeat(np.array(part_batches, dtype=np.int64), [len(part.weight) for part in parts])
+    chosen = np.flatnonzero(selected(muons, layout, settings))
+    muons, batch_of = muons.take(chosen), batch_of[chosen]
     if np.any(muons.weight > 1.0):
         raise RuntimeError(f"weight {muons.weight.max()} above 1: raise the forced runs' events per POT")
     floor = settings.weight_floor
-    kept = muons.take(
-        np.flatnonzero((muons.weight >= floor) | (rng.uniform(size=len(muons.weight)) * floor < muons.weight))
-    )
+    rows = np.flatnonzero((muons.weight >= floor) | (rng.uniform(size=len(muons.weight)) * floor < muons.weight))
+    kept = muons.take(rows)
     table = np.empty((len(kept.weight), len(COLUMNS)), dtype=DTYPE)
     table[:, 0] = kept.pdg
     table[:, 1:4] = kept.position
     table[:, 4:7] = kept.momentum
     table[:, 7] = np.maximum(kept.weight, floor)
-    return Block(table, kept, Tally.of(muons))
+    batch_rows = np.bincount(batch_of[rows], minlength=len(batch_runs))
+    return Block(table, kept, Tally.of(muons), batch_rows, batch_runs)
 
 
 _PROGRESS: Queue[int] | None = None  # a worker's channel to the progress bar
@@ -292,6 +313,14 @@ def _assemble(blocks: list[Block], pot: int, seed: int, settings: SourceSettings
         "weights_before_equalising": json.dumps(_spread(tally.n, tally.low, tally.high)),
         "weights_after_equalising": json.dumps(
             _spread(len(weight), weight.min(initial=np.inf), weight.max(initial=-np.inf))
+        ),
+        # Rows of each batch (disjoint protons or forced events), in file order, and its run: what
+        # shower-aware errors of rates are taken over (training.showers).
+        BLOCKS: json.dumps(
+            {
+                "rows": [int(n) for block in blocks for n in block.batch_rows],
+                "run": [run for block in blocks for run in block.batch_runs],
+            }
         ),
         "versions": json.dumps({name: version(name) for name in ("muongan", "pythia8mc", "numpy")}),
     }
