@@ -132,6 +132,10 @@ def test_weighted_batches_follow_the_weights_and_replay_by_step(tmp_path: Path) 
     exact = np.searchsorted(np.cumsum(weights), u := np.random.default_rng(1).random(5000) * weights.sum(), "right")
     np.testing.assert_array_equal(batches.indices(u), exact)
     assert list(batches.ahead(0, 3, 6, 2))[1].tolist() == batches.draw(0, 4, 2).tolist()
+    many = np.random.default_rng([3, 2, 7]).random(70_000) * weights.sum()  # looked up in two parts
+    np.testing.assert_array_equal(
+        batches.draw(2, 7, 70)[..., 0].ravel(), np.searchsorted(np.cumsum(weights), many, "right")
+    )
 
 
 def _train(tmp_path: Path, *paths: str | Path, extra: tuple[str, ...] = ()) -> list[str]:

@@ -24,6 +24,7 @@ import numpy as np
 
 _INDEX_STRIDE = 64  # cumulative weights between two index entries: the index holds n / 8 bytes (12.5 MB at 1e8)
 GAN, HEADS, CALIBRATION = 0, 1, 2  # random streams: GAN steps, aux-head pre-training steps, calibration
+_LOOKUP = 65536  # draws looked up at a time: each reads 65 cumulative weights (4e6 at once held 5 GB)
 
 
 class _NpyFile:
@@ -83,7 +84,11 @@ class Batches:
     def draw(self, stream: int, step: int, batches: int) -> np.ndarray:
         """``(batches, batch_size, 13)`` float32 weighted rows for ``step`` of ``stream``."""
         rng = np.random.default_rng([self.seed, stream, step])
-        rows = self._rows.rows(self.indices(rng.random(batches * self.batch_size) * self.total), 1)
+        u = rng.random(batches * self.batch_size) * self.total
+        rows = np.empty((len(u), *self._rows.shape[1:]), self._rows.dtype)
+        for start in range(0, len(u), _LOOKUP):
+            part = u[start : start + _LOOKUP]
+            rows[start : start + len(part)] = self._rows.rows(self.indices(part), 1)[:, 0]
         return rows.reshape(batches, self.batch_size, -1)
 
     def ahead(self, stream: int, start: int, stop: int, batches: int) -> Iterator[np.ndarray]:
