@@ -12,8 +12,8 @@ ESS_TARGET = 10.0  # goal 4: at least 10x
 
 
 def tails_figure(rows: list[dict[str, Any]]) -> Figure:
-    """Generated / reference rate per cut with its Poisson error (thick) and, where the reference records
-    its independent blocks of protons, its shower-aware error (thin); grey where the reference has too
+    """Generated / reference rate per cut with its Poisson error and, just below it where the reference
+    records its independent batches of protons, its shower-aware error; grey where the reference has too
     few muons to judge."""
     figure = Figure(figsize=(11, 0.45 * len(rows) + 1.8), layout="constrained")
     ax = figure.subplots()
@@ -22,19 +22,25 @@ def tails_figure(rows: list[dict[str, Any]]) -> Figure:
         if row["ratio"] is None:
             continue
         colour = "C0" if row["enough"] else "0.6"
+        ax.errorbar(row["ratio"], position, xerr=row["ratio_error"] or 0.0, fmt="o", color=colour, capsize=3)
         if row.get("ratio_shower_error") is not None:
             ax.errorbar(
-                row["ratio"], position, xerr=row["ratio_shower_error"], fmt="none", color=colour, capsize=6, lw=0.8
+                row["ratio"],
+                position - 0.25,
+                xerr=row["ratio_shower_error"],
+                fmt="none",
+                color=colour,
+                capsize=2,
+                lw=0.8,
             )
-        ax.errorbar(row["ratio"], position, xerr=row["ratio_error"] or 0.0, fmt="o", color=colour, capsize=3, lw=2.5)
     ax.axvspan(1 - TAIL_BAND, 1 + TAIL_BAND, color="C2", alpha=0.15, label=f"goal: within +-{TAIL_BAND:.0%}")
     ax.axvline(1.0, color="k", lw=0.8)
     labels = [f"{row['cut']}  [ref {row['reference']['n']:,}, gen {row['generated']['n']:,}]" for row in rows]
     ax.set_yticks(y, labels, fontsize="small")
     ax.set_xscale("log")
     ax.set_xlabel(
-        "generated / reference rate above the cut (errors: Poisson thick, showers thin where the reference"
-        " records them; grey: reference < 300 muons there)"
+        "generated / reference rate above the cut; errors: Poisson (dot), counting showers (thin, below it,\n"
+        "where the reference records its batches of protons); grey: fewer than 300 reference muons there"
     )
     ax.legend(loc="lower right", fontsize="small")
     return figure
