@@ -241,6 +241,11 @@ def test_evaluate_and_plot_take_a_set(
     assert evaluation["reference"]["path"] == "a.parquet ... b.npy (2 files)"
     assert evaluation["reference"]["n"] == len(sample)
     assert evaluation["n_per_side"] == 2000  # a random 2,000 of the two files' muons
+    # Each half carries the whole sample's record of its batches: no shower errors, and the reason why.
+    assert (
+        evaluation["tail_shower_errors"].startswith("not taken: ")
+        and "independent_blocks" in evaluation["tail_shower_errors"]
+    )
     assert main(["plot", "--sample", str(halves), "--kind", "p_pt", "--out", str(tmp_path / "p.png")]) == 0
     assert (tmp_path / "p.png").read_bytes().startswith(b"\x89PNG")
     assert main(["plot", "--sample", str(tmp_path / "nothing*.npy"), "--out", str(tmp_path / "q")]) == 2
