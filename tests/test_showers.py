@@ -1,4 +1,5 @@
-"""Shower-aware errors of tail rates: taken over independent blocks, stratified by run, read from real files."""
+"""Shower-aware errors of tail rates: taken over independent blocks, stratified by run, read from real files;
+and ``muongan agree``, which compares independent runs with them."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from muongan.cli import main
 from service.contract.muons import SampleError
 from service.samples import Sample, write_sample
+from training.agreement import agreement
+from training.fom import features
 from training.showers import BLOCKS, BlockSums, block_sums, with_shower_errors
-from training.tails import tail_table
+from training.tails import passes, tail_cuts, tail_table
 
 Z_FRONT = -7084.5
 
@@ -119,3 +123,58 @@ def test_blocks_that_do_not_fit_the_file_are_refused(tmp_path: Path, blocks: lis
         _file(path, muons, blocks)
     with pytest.raises(SampleError, match=message):
         block_sums([path], [[("pt", 1.0)]], Z_FRONT)
+
+
+def _runs(tmp_path: Path, deeper: float = 1.0) -> list[Path]:
+    """Three runs of 150,000 muons in blocks of 600 (450 pooled muons above a 99.9% quantile: counted);
+    the third run's depths stretched by ``deeper``."""
+    paths = []
+    for k in range(3):
+        muons = _muons(150_000, 10 + k)
+        if k == 2:
+            muons[:, 3] = Z_FRONT + (muons[:, 3] - Z_FRONT) * deeper
+        paths.append(_file(tmp_path / f"run{k}.parquet", muons, [600] * 250))
+    return paths
+
+
+def test_runs_of_one_source_agree_and_their_rates_are_the_pooled_cuts(tmp_path: Path) -> None:
+    paths = _runs(tmp_path)
+    result = agreement([[path] for path in paths])
+    counted = [row for row in result["cuts"] if row["counts"]]
+    assert [row["pooled_n"] >= 300 for row in result["cuts"]] == [row["counts"] for row in result["cuts"]]
+    assert len(counted) == 5  # the 99.9% cuts and pT > 3 GeV/c; the 99.99% ones hold 45 pooled muons
+    assert result["total"]["dof"] == 10 and result["total"]["p_value"] > 0.01
+    for row in counted:
+        assert np.average(row["ratios"], weights=1 / np.square(row["ratio_errors"])) == pytest.approx(1.0)
+    everything = np.concatenate([_muons(150_000, 10 + k) for k in range(3)])
+    assert [row["conditions"] for row in result["cuts"]] == [c for _, c in tail_cuts(everything, result["z_front"])]
+    run = everything[:150_000]
+    columns, weights = features(run, result["z_front"]), run[:, -1].astype(np.float64)
+    for row in result["cuts"]:
+        assert row["rates"][0] == pytest.approx(weights[passes(columns, row["conditions"])].sum() / weights.sum())
+
+
+def test_a_run_that_goes_deeper_disagrees_in_depth_only(tmp_path: Path) -> None:
+    result = agreement([[path] for path in _runs(tmp_path, deeper=1.3)])
+    p_values = {row["cut"].split()[0]: row["p_value"] for row in result["cuts"] if row["counts"]}
+    assert p_values["dz"] < 1e-6
+    assert min(p_values["pt"], p_values["p"], p_values["r"]) > 1e-3
+
+
+def test_agree_prints_the_table_and_refuses_what_it_cannot_compare(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = _runs(tmp_path)
+    assert main(["agree", *map(str, paths)]) == 0
+    out = capsys.readouterr().out
+    assert "run 3 / mean" in out and "total over 5 cuts: chi2" in out
+    plain = _file(tmp_path / "plain.parquet", _muons(5_000, 1), None)
+    for argv, message in [
+        ([paths[0]], "at least 2 runs"),
+        ([paths[0], tmp_path / "run*.parquet"], "runs must not share files"),
+        ([paths[0], plain], "does not record its independent_blocks"),
+        ([paths[0], tmp_path / "none.parquet"], "none.parquet"),
+    ]:
+        assert main(["agree", *map(str, argv)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err

@@ -126,11 +126,9 @@ def run(args: argparse.Namespace) -> int:
     figures = {"model": model.manifest.name, "generator_sha256": model.sha256, "reference": reference, **figures}
     auc = figures["classifier_auc"]
     spread = f" +- {auc['std']:.4f}" if auc["std"] is not None else ""
-    measured = f"{auc['mean']:.4f}{spread}"
-    heading = title(model.manifest.name, reference["path"], n, f"{measured} ({args.seeds} seeds)")
-    tails_heading = title(
-        model.manifest.name, reference["path"], len(chosen), f"{measured} ({args.seeds} seeds, {n:,} a side)"
-    )
+    measured = f"{auc['mean']:.4f}{spread} ({args.seeds} seed{'s' if args.seeds > 1 else ''}"
+    heading = title(model.manifest.name, reference["path"], n, f"{measured})")
+    tails_heading = title(model.manifest.name, reference["path"], len(chosen), f"{measured}, {n:,} a side)")
     args.out.mkdir(parents=True, exist_ok=True)
     write_report(args.out, generated, chosen[:n], heading)
     save(tails_figure(figures["tails"]), args.out / "tails.png", tails_heading)
