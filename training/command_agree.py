@@ -3,7 +3,8 @@
 Each RUN is one run of ``muongan sample`` (a file, a folder or a quoted glob). Before pooling runs into
 one reference, or trusting its errors, a physicist checks that the runs differ only as their
 independent batches of protons say they should (:mod:`training.agreement`). Reads every muon of every
-run into memory (about 100 bytes a muon at the peak) for the pooled set's exact quantiles.
+run into memory for the pooled set's exact quantiles: 3.0 GB at the peak and 33 s for three runs of
+13.5 million muons in all (measured on 2 cores).
 """
 
 from __future__ import annotations
