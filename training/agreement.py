@@ -26,7 +26,7 @@ from scipy.stats import chi2 as chi2_distribution
 from service.contract.muons import SampleError, column
 from service.samples import sets
 from training.fom import features
-from training.showers import BLOCKS, block_sums
+from training.showers import BLOCKS, block_sums, blocks_of
 from training.tails import MIN_REFERENCE, Condition, passes, tail_cuts
 
 
@@ -44,6 +44,9 @@ def agreement(runs: Sequence[Sequence[Path]]) -> dict[str, Any]:
     muons above them (the evaluation's rule for a row that counts)."""
     if len(runs) < 2:
         raise SampleError(f"agreement needs at least 2 runs, got {len(runs)}")
+    for path in (path for files in runs for path in files):  # before reading any muon: a production is big
+        if blocks_of(sets.member(path).metadata) is None:
+            raise SampleError(f"{path}: does not record its {BLOCKS} (only muongan sample writes them)")
     muons = pooled(runs)
     z_front = float(muons[:, column("z")].min())
     cuts = tail_cuts(muons, z_front)
@@ -54,9 +57,7 @@ def agreement(runs: Sequence[Sequence[Path]]) -> dict[str, Any]:
     rates, errors = [], []
     for files in runs:
         sums = block_sums(files, conditions, z_front)
-        if sums is None:
-            named = ", ".join(str(path) for path in files)
-            raise SampleError(f"{named}: does not record its {BLOCKS} (only muongan sample writes them)")
+        assert sums is not None  # every file's blocks were checked above
         rates.append(sums.above.sum(axis=1) / sums.weight.sum())
         errors.append(sums.rate_errors())
     table = [

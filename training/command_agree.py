@@ -33,10 +33,10 @@ def _runs(given: list[str]) -> list[list[Path]]:
     runs = [expand([path]) for path in given]
     seen: dict[Path, str] = {}
     for name, files in zip(given, runs, strict=True):
-        for path in files:
-            if path.resolve() in seen:
-                raise UserError(f"{path} is in both {seen[path.resolve()]} and {name}: runs must not share files")
-            seen[path.resolve()] = name
+        for path in map(Path.resolve, files):
+            if path in seen:
+                raise UserError(f"{path} is in both {seen[path]} and {name}: runs must not share files")
+            seen[path] = name
     return runs
 
 
