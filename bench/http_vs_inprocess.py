@@ -26,7 +26,6 @@ from pathlib import Path
 import httpx
 
 from service.engine.generation import Engine, Request
-from service.engine.model import Model
 from service.http.settings import Settings
 
 
@@ -146,7 +145,7 @@ def main() -> None:
 
     settings = Settings(model_dir=args.model)
     engine = Engine(
-        Model.for_settings(settings),
+        settings.load_model(),
         settings.draw_threads,
         settings.prefetch_blocks,
     )

@@ -106,7 +106,7 @@ def test_a_stream_that_fails_midway_never_looks_complete(tiny_model: Path) -> No
         muon_stream = stack.enter_context(stack.enter_context(MuonClient(url)).stream(3_000_000))
         blocks = muon_stream.blocks()
         next(blocks)
-        server.app.state.engine.close()  # as at shutdown: no further block can be made
+        server.app.state.service.engine.close()  # as at shutdown: no further block can be made
         for fmt, (response, chunks, received) in streams.items():
             with pytest.raises(httpx.RemoteProtocolError):
                 for chunk in chunks:

@@ -58,7 +58,7 @@ def test_the_provider_in_use_is_read_back_from_the_session(tiny_model: Path) -> 
 
 def test_runs_queued_behind_the_concurrency_bound_give_the_same_muons(tiny_model: Path) -> None:
     """Many streams share one session; with one run at a time they wait their turn and results do not mix."""
-    model = Model.for_settings(Settings(model_dir=tiny_model, inference_runs=1, inference_rows=512))
+    model = Settings(model_dir=tiny_model, inference_runs=1, inference_rows=512).load_model()
     assert model.describe()["serving"]["concurrent_runs"] == 1
     assert Model.load(tiny_model).concurrent_runs >= 1  # 0 means one per core
     rng = np.random.default_rng(3)

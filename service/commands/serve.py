@@ -39,7 +39,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from service.engine.model import Model
     from service.http.app import create_app
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -48,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     }
     try:
         settings = Settings(**overrides)
-        model = Model.for_settings(settings)
+        model = settings.load_model()
     except (ModelError, ValueError) as error:
         print(f"muongan serve: {error}", file=sys.stderr)
         return 2

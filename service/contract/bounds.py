@@ -1,8 +1,8 @@
 """Every bound a request must respect, defined once.
 
-The server's schema (:mod:`service.http.app`, :mod:`service.http.params`), the request values the client sends and
-the CLI runs in-process (:mod:`service.contract.modes`), and the CLI's own options all check these, so a request
-the server refuses is refused in-process too, with the same limit in the message.
+The server's schema (:mod:`service.http.routers.muons`, :mod:`service.http.params`), the request values the
+client sends and the CLI runs in-process (:mod:`service.contract.modes`), and the CLI's own options all check
+these, so a request the server refuses is refused in-process too, with the same limit in the message.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -29,9 +29,6 @@ from service.contract.manifest import (
     sha256_of,
 )
 from service.contract.muons import PHYSICAL_COLUMNS
-
-if TYPE_CHECKING:
-    from service.http.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -150,17 +147,6 @@ class Model:
             "model %s (generator sha256 %s) on %s, %d rows per call", manifest.name, digests[GENERATOR], provider, rows
         )
         return cls(folder, manifest, digests, provider, rows, sessions[0], sessions[1], concurrent_runs)
-
-    @classmethod
-    def for_settings(cls, settings: Settings) -> Model:
-        """The model folder and runtime knobs a server's settings name."""
-        return cls.load(
-            settings.model_dir,
-            settings.device,
-            settings.inference_threads,
-            settings.inference_rows,
-            settings.inference_runs,
-        )
 
     @property
     def sha256(self) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.engine.model import usable_cores
+from service.engine.model import Model, usable_cores
 
 
 class Settings(BaseSettings):
@@ -70,3 +70,10 @@ class Settings(BaseSettings):
     cors_origins: str = Field(
         default="", description="Comma-separated web origins allowed to call the service from a browser; empty: none"
     )
+
+    def load_model(self) -> Model:
+        """The model folder these settings name, verified and opened with their runtime knobs.
+
+        The engine takes plain parameters and knows nothing of the HTTP layer; the settings translate.
+        """
+        return Model.load(self.model_dir, self.device, self.inference_threads, self.inference_rows, self.inference_runs)
