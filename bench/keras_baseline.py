@@ -3,7 +3,7 @@
     .venv/bin/python bench/keras_baseline.py --model models/default --n 200000
 
 1. Same network, same inputs: the model's generator architecture rebuilt in Keras from the manifest's
-   hyper-parameters (training.networks.generator; weights do not change the cost) under
+   hyper-parameters (training.model.networks.generator; weights do not change the cost) under
    ``keras.Model.predict``, against onnxruntime as the service runs it (``Model.generate``, the same
    pre-drawn inputs) and against the whole in-process pipeline (inputs drawn by the service too).
    The Keras network stops at its raw features, while the ONNX graph also converts them to physical
@@ -32,8 +32,8 @@ from bench.http_vs_inprocess import free_port, over_http, start_server
 from service.engine.generation import Engine, Request
 from service.engine.latent import AuxDistribution
 from service.engine.model import Model
-from training import networks
 from training.config import TrainConfig
+from training.model import networks
 
 SEED_LIBRARY_BATCH = 25_000
 

@@ -142,8 +142,8 @@ def feed(args: argparse.Namespace) -> None:
     import tensorflow as tf
 
     from training.config import TrainConfig
-    from training.dataset import prepare
-    from training.gan import Trainer
+    from training.loop.gan import Trainer
+    from training.preparation.dataset import prepare
 
     config = TrainConfig.load(args.workdir / "config.json")
     prepared_dir = args.prepared

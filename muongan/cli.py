@@ -19,11 +19,11 @@ import tempfile
 from muongan.errors import UserError
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "sample": ("training.reference.command", "make a weighted reference muon sample with Pythia 8"),
-    "describe": ("training.command_describe", "summarise a muon sample set (files, folders, globs) before training"),
-    "train": ("training.command_train", "train a GAN on a muon sample and export it to a model folder"),
-    "evaluate": ("training.command_evaluate", "figures of merit and a PNG report of a model vs a reference"),
-    "agree": ("training.command_agree", "do independent reference runs agree in their tails, within their errors?"),
+    "sample": ("training.commands.sample", "make a weighted reference muon sample with Pythia 8"),
+    "describe": ("training.commands.describe", "summarise a muon sample set (files, folders, globs) before training"),
+    "train": ("training.commands.train", "train a GAN on a muon sample and export it to a model folder"),
+    "evaluate": ("training.commands.evaluate", "figures of merit and a PNG report of a model vs a reference"),
+    "agree": ("training.commands.agree", "do independent reference runs agree in their tails, within their errors?"),
     "serve": ("service.commands.serve", "run the HTTP service"),
     "generate": ("service.commands.generate", "generate muons to a file, in-process or from a server"),
     "plot": ("service.commands.plot", "plot muons from a file or a model to PNG"),

@@ -1,4 +1,4 @@
-"""The marginal calibration (training.calibration): quantiles land on the training sample's, monotone, end
+"""The marginal calibration (training.model.calibration): quantiles land on the training sample's, monotone, end
 slopes continued, other columns untouched; and fitted on a real trainer, it brings the exported muons' z
 distribution onto the training sample's."""
 
@@ -14,12 +14,12 @@ from conftest import TINY_CONFIG
 from scipy.special import ndtr
 from scipy.stats import ks_2samp
 
-from training.calibration import CALIBRATABLE, Calibration, calibrate
 from training.config import TrainConfig
-from training.dataset import prepare
-from training.features import FEATURES, to_features
-from training.gan import Trainer
-from training.scaling import NORMAL_SCORES
+from training.loop.gan import Trainer
+from training.model.calibration import CALIBRATABLE, Calibration, calibrate
+from training.parameterisation.features import FEATURES, to_features
+from training.parameterisation.scaling import NORMAL_SCORES
+from training.preparation.dataset import prepare
 
 _Z, _P = FEATURES.index("z"), FEATURES.index("p")
 

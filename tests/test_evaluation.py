@@ -13,11 +13,11 @@ from muongan.cli import main
 from service.contract.manifest import AUX_GROUPS, GENERATOR, Manifest, sha256_of
 from service.engine.generation import Engine, Request
 from service.engine.model import Model
-from training.command_evaluate import read_reference
-from training.distances import fpd, kpd
-from training.physical import all_physical
-from training.showers import with_shower_errors
-from training.tails import MIN_REFERENCE, tail_table
+from training.commands.evaluate import read_reference
+from training.evaluation.distances import fpd, kpd
+from training.evaluation.physical import all_physical
+from training.evaluation.showers import with_shower_errors
+from training.evaluation.tails import MIN_REFERENCE, tail_table
 
 
 def _evaluate(model: Path, reference: Path, out: Path, *extra: str) -> int:

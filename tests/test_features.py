@@ -10,9 +10,9 @@ import tensorflow as tf
 
 from service.contract.muons import PHYSICAL_COLUMNS, with_unit_weight
 from service.plots import observables
-from training.features import N_FEATURES, canonical, to_features, to_physical
-from training.physical import all_physical, violations
-from training.scaling import Scaling
+from training.evaluation.physical import all_physical, violations
+from training.parameterisation.features import N_FEATURES, canonical, to_features, to_physical
+from training.parameterisation.scaling import Scaling
 
 P_MAX = 400.0  # GeV/c, the beam momentum
 MARGIN = 0.1

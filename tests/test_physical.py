@@ -14,8 +14,8 @@ from service.contract.manifest import AUX_GROUPS, GENERATOR, GENERATOR_OUTPUT, M
 from service.contract.muons import with_unit_weight
 from service.engine.generation import Engine, Request
 from service.engine.model import Model
-from training.draw import draw_plain
-from training.physical import all_physical, violations
+from training.evaluation.physical import all_physical, violations
+from training.model.draw import draw_plain
 
 EXTREME = (1e-3, 10.0)
 N = 4000

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from training.rareness import RankTable, Rareness, copula_correlation, from_copula_normal, rareness, to_copula_normal
+from training.preparation.rareness import (
+    RankTable,
+    Rareness,
+    copula_correlation,
+    from_copula_normal,
+    rareness,
+    to_copula_normal,
+)
 
 
 def _sample(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -20,8 +20,7 @@ from training.reference.driver import Block, generate, run_task
 from training.reference.events import KINDS, ORIGINS
 from training.reference.geometry import MUON_MASS, Layout, fates, interaction_points, sample_distance
 from training.reference.pythia_setup import CASCADE, INSTANCES, Generator
-from training.reference.settings import SourceSettings
-from training.showers import BLOCKS
+from training.reference.settings import BLOCKS, SourceSettings
 
 POT = 2000
 SETTINGS = SourceSettings(task_pot=1000)  # two tasks: the merge of several seeded tasks is exercised

@@ -22,7 +22,7 @@ from service.samples import Sample, read_sample, write_sample
 from service.samples.root import TREE, fairship_branches
 from service.samples.sets import chunks, expand
 from service.samples.survey import Reservoir, reservoir_key, row_hash, survey
-from training.batches import Batches
+from training.preparation.batches import Batches
 
 N_PER_FILE = 1500
 NON_MUONS = {22: 7, 211: 3, 2112: 2}  # photons, pi+, neutrons in each file: skipped as FairShip skips them

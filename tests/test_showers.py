@@ -12,10 +12,10 @@ import pytest
 from muongan.cli import main
 from service.contract.muons import SampleError
 from service.samples import Sample, write_sample
-from training.agreement import agreement
-from training.fom import features
-from training.showers import BLOCKS, BlockSums, block_sums, with_shower_errors
-from training.tails import passes, tail_cuts, tail_table
+from training.evaluation.agreement import agreement
+from training.evaluation.fom import features
+from training.evaluation.showers import BLOCKS, BlockSums, block_sums, with_shower_errors
+from training.evaluation.tails import passes, tail_cuts, tail_table
 
 Z_FRONT = -7084.5
 

@@ -15,16 +15,16 @@ from conftest import TINY_CONFIG
 from muongan.cli import main
 from service.contract.manifest import Manifest
 from service.contract.muons import PHYSICAL_COLUMNS, UNITS
-from training import networks
-from training.batches import GAN
 from training.config import TrainConfig
-from training.dataset import prepare
-from training.draw import draw_plain
-from training.export import ExportMismatch, export_model, run_both, to_onnx
-from training.fom import figures_of_merit
-from training.gan import PhysicalDiscriminator, PhysicalGenerator, Trainer, replaces_best, tail_weights
-from training.physical import all_physical, violations
-from training.scaling import Scaling
+from training.evaluation.fom import figures_of_merit
+from training.evaluation.physical import all_physical, violations
+from training.loop.gan import PhysicalDiscriminator, PhysicalGenerator, Trainer, replaces_best, tail_weights
+from training.model import networks
+from training.model.draw import draw_plain
+from training.model.export import ExportMismatch, export_model, run_both, to_onnx
+from training.parameterisation.scaling import Scaling
+from training.preparation.batches import GAN
+from training.preparation.dataset import prepare
 
 _SCALING = Scaling(
     r_max=20.0,

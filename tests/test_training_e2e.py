@@ -20,7 +20,7 @@ from service.contract.manifest import (
 )
 from service.contract.muons import PHYSICAL_COLUMNS, validate, with_unit_weight
 from service.samples import read_sample
-from training.draw import draw_plain
+from training.model.draw import draw_plain
 
 
 def _session(path: Path) -> onnxruntime.InferenceSession:

@@ -65,7 +65,7 @@ class TrainConfig(BaseModel):
     calibrated_columns: list[Literal["r", "z", "pt", "p"]] = Field(
         default=["z"],
         description="Feature columns whose marginal is mapped onto the training sample's after training "
-        "(training.calibration); [] = none. z alone: the training sample's own deepest r, pT and |p| tails "
+        "(training.model.calibration); [] = none. z alone: the training sample's own deepest r, pT and |p| tails "
         "are further from independent samples' than the network's (training/README.md, Marginal calibration)",
     )
     calibration_muons: int = Field(

@@ -2,7 +2,7 @@
 
 Each RUN is one run of ``muongan sample`` (a file, a folder or a quoted glob). Before pooling runs into
 one reference, or trusting its errors, a physicist checks that the runs differ only as their
-independent batches of protons say they should (:mod:`training.agreement`). Reads every muon of every
+independent batches of protons say they should (:mod:`training.evaluation.agreement`). Reads every muon of every
 run into memory for the pooled set's exact quantiles: 3.0 GB at the peak and 33 s for three runs of
 13.5 million muons in all (measured on 2 cores).
 """
@@ -18,7 +18,7 @@ from muongan.errors import UserError
 from service.contract.muons import SampleError
 from service.samples.sets import expand
 from service.samples.survey import identity
-from training.tails import MIN_REFERENCE
+from training.evaluation.tails import MIN_REFERENCE
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +68,7 @@ def _table(result: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.agreement import agreement
+    from training.evaluation import agreement
 
     try:
         runs = _runs(args.runs)

@@ -1,6 +1,6 @@
 """``muongan evaluate --model DIR --reference PATH... --out DIR``: the figures a physicist checks a model by.
 
-Writes ``evaluation.json`` (all figures, :mod:`training.evaluation`) and titled PNGs into ``--out``:
+Writes ``evaluation.json`` (all figures, :mod:`training.evaluation.evaluate`) and titled PNGs into ``--out``:
 the 1-D, 2-D and |p|-pT comparisons, the tail table and the boosted ESS gains. The model folder is
 left alone unless ``--update-model`` asks to record the figures in ``model.json``
 (``figures_of_merit.evaluation``; the ONNX files and their checksums are untouched).
@@ -81,7 +81,7 @@ def _shower_errors(
     where a file's record of its blocks does not fit it, the evaluation goes on with Poisson errors alone
     and says why (the muons themselves were read and checked already).
     """
-    from training.showers import with_shower_errors
+    from training.evaluation import with_shower_errors
 
     if used < total:
         return rows, f"not taken: the tail table uses {used:,} of the reference's {total:,} muons"
@@ -89,15 +89,15 @@ def _shower_errors(
         rows, missing = with_shower_errors(rows, files, z_front)
     except (OSError, SampleError) as error:  # e.g. a file cut from a sample, its metadata copied: no error to take
         return rows, f"not taken: {error}"
-    return rows, missing or "taken over the reference's independent blocks of protons (training/showers.py)"
+    return rows, missing or "taken over the reference's independent blocks of protons (training/evaluation/showers.py)"
 
 
 def run(args: argparse.Namespace) -> int:
     from service.engine.generation import Engine
     from service.engine.model import Model, ModelError
     from training.evaluation import evaluate
-    from training.evaluation_plots import ess_figure, tails_figure
-    from training.report import save, title, write_report
+    from training.evaluation.plots import ess_figure, tails_figure
+    from training.evaluation.report import save, title, write_report
 
     _check(args)
     try:

@@ -140,10 +140,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def train(args: argparse.Namespace, files: list[Path], config: TrainConfig, workdir: Path) -> int:
-    from training.dataset import prepare
-    from training.export import export_model, library_versions
-    from training.gan import Trainer
-    from training.report import title, write_report
+    from training.evaluation.report import title, write_report
+    from training.loop import Trainer
+    from training.model import export_model, library_versions
+    from training.preparation import prepare
 
     workdir.mkdir(parents=True, exist_ok=True)
     config.save(workdir / "config.json")

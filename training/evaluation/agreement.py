@@ -2,9 +2,9 @@
 
 Pooling runs into one reference (``evaluate --reference A B C``) and reading its errors as the tails'
 uncertainty are both right only if the runs scatter as their errors say. Each run's rate above the
-pooled set's tail cuts (:func:`training.tails.tail_cuts`: the weighted 99.9% and 99.99% quantiles and
+pooled set's tail cuts (:func:`training.evaluation.tails.tail_cuts`: the weighted 99.9% and 99.99% quantiles and
 the fixed pT cuts) gets its stratified error over its own independent blocks of protons
-(:mod:`training.showers`), and the runs are compared with their inverse-variance weighted mean:
+(:mod:`training.evaluation.showers`), and the runs are compared with their inverse-variance weighted mean:
 
     chi^2 = sum_i (R_i - mean)^2 / e_i^2,   runs - 1 degrees of freedom per cut.
 
@@ -25,9 +25,9 @@ from scipy.stats import chi2 as chi2_distribution
 
 from service.contract.muons import SampleError, column
 from service.samples import sets
-from training.fom import features
-from training.showers import BLOCKS, block_sums, blocks_of
-from training.tails import MIN_REFERENCE, Condition, passes, tail_cuts
+from training.evaluation.fom import features
+from training.evaluation.showers import BLOCKS, block_sums, blocks_of
+from training.evaluation.tails import MIN_REFERENCE, Condition, passes, tail_cuts
 
 
 def pooled(runs: Sequence[Sequence[Path]]) -> np.ndarray:

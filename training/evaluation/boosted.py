@@ -2,7 +2,7 @@
 
 - Physical checks (issue 13 goal 3) on plain, boosted (each group at :data:`SCALES`, all groups at
   the service's largest scale) and custom aux of :data:`EXTREME_AUX` in every group: the counts of
-  :func:`training.physical.violations`, plus the fractions beyond the reference's largest z and r
+  :func:`training.evaluation.physical.violations`, plus the fractions beyond the reference's largest z and r
   (informative: the model's stated region is the training sample's plus a margin).
 - Boosted effective sample size (goal 4): per group, ESS = (sum w)^2 / sum w^2 of the muons above the
   plain sample's 99.9% quantile of the group's variable, per muon generated, at scale :data:`ESS_SCALE`
@@ -18,8 +18,8 @@ import numpy as np
 
 from service.contract.manifest import AUX_GROUPS
 from service.engine.generation import Engine, Request
-from training.fom import features
-from training.physical import violations
+from training.evaluation.fom import features
+from training.evaluation.physical import violations
 
 SCALES = (2.0, 5.0, 10.0)
 LARGEST_SCALE = 10.0  # the service's largest boost per group

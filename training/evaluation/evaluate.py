@@ -7,11 +7,11 @@ graph, so the figures are those of the muons users get, bit for bit for the same
   and split: mean, sample standard deviation and each value, with n per side;
 - one-feature AUCs (the same classifier on r, z, pT or |p| alone: which variable gives it away);
 - Wasserstein distances over the reference's std;
-- the tail table (:mod:`training.tails`) on a larger sample than the rest: its rates are counts above
+- the tail table (:mod:`training.evaluation.tails`) on a larger sample than the rest: its rates are counts above
   a 99.9% or 99.99% quantile, so their errors shrink only with the reference's size, while the
   classifier's cost grows with n and its AUC does not need more;
-- FPD and KPD (:mod:`training.distances`) on the classifier's columns with z taken from the front;
-- physical checks and boosted ESS gains (:mod:`training.boosted`); the reference's largest z and r,
+- FPD and KPD (:mod:`training.evaluation.distances`) on the classifier's columns with z taken from the front;
+- physical checks and boosted ESS gains (:mod:`training.evaluation.boosted`); the reference's largest z and r,
   which the checks count muons beyond, come from the tail table's larger sample too.
 """
 
@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 
 from service.engine.generation import Engine, Request
-from training.boosted import boosted_figures
-from training.distances import fpd, kpd
-from training.fom import CLASSIFIER_COLUMNS, classifier_auc, features, wasserstein_over_std
-from training.tails import tail_table
+from training.evaluation.boosted import boosted_figures
+from training.evaluation.distances import fpd, kpd
+from training.evaluation.fom import CLASSIFIER_COLUMNS, classifier_auc, features, wasserstein_over_std
+from training.evaluation.tails import tail_table
 
 ONE_FEATURE = ("r", "z", "pt", "p")
 # The classifier's columns, z measured from the front: FPD's scaling by max |value| would flatten z ~ -7000 cm.

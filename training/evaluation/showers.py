@@ -29,10 +29,9 @@ import numpy as np
 
 from service.contract.muons import SampleError
 from service.samples import sets
-from training.fom import features
-from training.tails import Condition, passes, ratio_error
-
-BLOCKS = "independent_blocks"  # the key training.reference.driver writes
+from training.evaluation.fom import features
+from training.evaluation.tails import Condition, passes, ratio_error
+from training.reference.settings import BLOCKS
 
 
 @dataclass(frozen=True)

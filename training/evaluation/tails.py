@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from training.fom import features
+from training.evaluation.fom import features
 
 QUANTILES = (0.999, 0.9999)
 VARIABLES = ("pt", "p", "r", "dz")
@@ -30,7 +30,7 @@ def _rate(above: np.ndarray, weights: np.ndarray) -> dict[str, float | int]:
     }
 
 
-Condition = tuple[str, float]  # a column of training.fom.features, and the value it must exceed
+Condition = tuple[str, float]  # a column of training.evaluation.fom.features, and the value it must exceed
 
 
 def passes(columns: dict[str, np.ndarray], conditions: list[Condition]) -> np.ndarray:

@@ -24,15 +24,15 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from service.contract.muons import with_unit_weight
-from training import networks
-from training.batches import CALIBRATION, GAN, HEADS, Batches
-from training.calibration import Calibration, calibrate
 from training.config import TrainConfig
-from training.dataset import ROW_WIDTH, Prepared
-from training.draw import draw_plain
-from training.features import N_FEATURES, canonical, to_features, to_physical
-from training.fom import figures_of_merit
-from training.scaling import Scaling
+from training.evaluation.fom import figures_of_merit
+from training.model import networks
+from training.model.calibration import Calibration, calibrate
+from training.model.draw import draw_plain
+from training.parameterisation.features import N_FEATURES, canonical, to_features, to_physical
+from training.parameterisation.scaling import Scaling
+from training.preparation.batches import CALIBRATION, GAN, HEADS, Batches
+from training.preparation.dataset import ROW_WIDTH, Prepared
 
 _BCE = keras.losses.BinaryCrossentropy(from_logits=True)
 
@@ -174,7 +174,7 @@ class Trainer:
         self.physical_generator = PhysicalGenerator(self.ema_generator, data.scaling, config.noise_dim, data.aux_range)
         self.physical_discriminator = PhysicalDiscriminator(self.discriminator, self.aux_head, data.scaling)
 
-    # --- batches: weighted rows of the prepared set (features, then aux), fed by training.batches ---
+    # --- batches: weighted rows of the prepared set (features, then aux), fed by training.preparation.batches ---
     def _fake(self, rows: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
         """Generated features for the aux and charge of weighted real rows (the plain joint)."""
         aux = rows[:, N_FEATURES:]
@@ -253,7 +253,7 @@ class Trainer:
         return with_unit_weight(np.concatenate(chunks))
 
     def calibrate(self) -> Calibration:
-        """Fit the marginal calibration (:mod:`training.calibration`) of the current generator weights
+        """Fit the marginal calibration (:mod:`training.model.calibration`) of the current generator weights
         (the kept ones, after :meth:`train`); the physical generator maps through it from then on."""
         n, generator = self.config.calibration_muons, self.physical_generator
         batches = self.batches.draw(CALIBRATION, 0, -(-n // self.config.batch_size))

@@ -15,7 +15,7 @@ training sample's deepest |p| and pT tails lie 1.2 to 1.3 times those of every i
 (training/README.md, "Marginal calibration").
 
 What it keeps: each map is monotone in one column, so the generator's copula (every rank correlation)
-is untouched; it acts on the raw feature before the bounded maps of :mod:`training.features`, so every
+is untouched; it acts on the raw feature before the bounded maps of :mod:`training.parameterisation.features`, so every
 muon stays physical; and a muon's weight depends only on the inputs drawn, so boosted weights stay exact.
 Columns are the scaled features r, z, pt, p: for r and z their maps are maps of the physical variable,
 for pt and p of its position between its edges (which move with |p| and z).
@@ -31,8 +31,8 @@ import numpy as np
 import tensorflow as tf
 from scipy.special import ndtr
 
-from training.features import FEATURES, piecewise_linear
-from training.scaling import NORMAL_SCORES, float32_exact
+from training.parameterisation.features import FEATURES, piecewise_linear
+from training.parameterisation.scaling import NORMAL_SCORES, float32_exact
 
 CALIBRATABLE = ("r", "z", "pt", "p")
 

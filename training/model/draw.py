@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.rareness import from_copula_normal
+from training.preparation.rareness import from_copula_normal
 
 
 def draw_plain(

@@ -26,7 +26,7 @@ from service.contract.manifest import (
     Manifest,
     sha256_of,
 )
-from training.draw import draw_plain
+from training.model.draw import draw_plain
 
 OPSET = 17
 RELATIVE_TOLERANCE = 1e-4

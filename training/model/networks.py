@@ -1,4 +1,4 @@
-"""The three Keras networks, all in feature space (:mod:`training.features`).
+"""The three Keras networks, all in feature space (:mod:`training.parameterisation.features`).
 
 - generator: (noise, aux, charge) -> 8 raw features (charge is re-attached, not generated);
 - discriminator: 9 features -> one real/fake logit;
@@ -15,7 +15,7 @@ import keras
 
 from service.contract.manifest import AUX_GROUPS
 from training.config import TrainConfig
-from training.features import N_FEATURES, N_GENERATED
+from training.parameterisation.features import N_FEATURES, N_GENERATED
 
 N_AUX = len(AUX_GROUPS)
 

@@ -11,7 +11,7 @@ output, for any input, is a physical muon by construction** (no rejection, no cl
 - |p| in [edge(z), p_high] (momentum cut at that depth, beam momentum) and z in [z_low, z_high]
   (target front, the sample's last muon plus a margin): logits in units of the span. The cut falls
   with depth for a sample selected at the absorber's exit, so its edge is a piecewise-linear function
-  of z (:func:`training.scaling._momentum_edge`) and z is generated first;
+  of z (:func:`training.parameterisation.scaling._momentum_edge`) and z is generated first;
 - pT in [0, |p| sin_theta_max] with sin_theta_max < 1 (the sine of the largest polar angle), so
   pT < |p| and pz = |p| sqrt((1 - u)(1 + u)) > 0 with u = pT / |p|;
 - r in [0, r_max] (the sample's region plus a margin).
@@ -20,7 +20,7 @@ r and pT sit at exactly 0 for a share of muons (SHiP's primary vertex; pT = 0), 
 rather than logit-mapped. Both are first stretched so that the inverse saturates at the upper edge,
 ``R = r_max atanh(r / r_max)`` and ``m atanh(pT / m)`` with ``m = |p| sin_theta_max``. pT then takes
 ``asinh(. / pt_scale)`` (the scaling the first models learned well); R takes the sample's quantile map
-onto normal scores (piecewise linear, :func:`training.scaling._normal_scores`), because the radius of a
+onto normal scores (piecewise linear, :func:`training.parameterisation.scaling._normal_scores`), because the radius of a
 painted beam is a narrow ring inside a wide halo, which no fixed map puts near a normal, and the
 generator renders a column's tails only as far as its normal noise reaches. The edge of pT moves with
 |p|: that is what keeps every muon forward. No Sin or Cos op: onnxruntime's round differently in their
@@ -28,8 +28,8 @@ vectorised and scalar paths, which made a muon depend on how rows were split int
 promises bit-identical slices; measured on a polar-angle variant); sqrt, tanh and the logistic function
 do not.
 The other scaled columns are standardised with constants fitted on the weighted training sample
-(:class:`training.scaling.Scaling`). The exported generator puts its raw output through the marginal
-calibration (:mod:`training.calibration`) before :func:`to_physical`; training never does.
+(:class:`training.parameterisation.scaling.Scaling`). The exported generator puts its raw output through the marginal
+calibration (:mod:`training.model.calibration`) before :func:`to_physical`; training never does.
 
 Feature layout (:data:`FEATURES`): charge, r, cos phi, sin phi, z, pt, cos psi, sin psi, p
 (phi: azimuth of the start point, psi: azimuth of the momentum). The generator emits the last eight;
@@ -51,7 +51,7 @@ import numpy as np
 import tensorflow as tf
 
 from service.contract.muons import MUON_PDG
-from training.scaling import Scaling
+from training.parameterisation.scaling import Scaling
 
 FEATURES: tuple[str, ...] = ("charge", "r", "cos_phi", "sin_phi", "z", "pt", "cos_psi", "sin_psi", "p")
 N_FEATURES = len(FEATURES)

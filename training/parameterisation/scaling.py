@@ -16,7 +16,7 @@ EDGE_MARGIN = 1e-2
 # Knots of the momentum edge, evenly spaced from the target front to the sample's last muon: fine enough
 # to follow an absorber-exit cut (the edge falls by the energy a muon made deeper no longer has to lose).
 EDGE_KNOTS = 33
-# Normal scores of the quantile maps (the radius's here, the marginal calibration's in training.calibration):
+# Normal scores of the quantile maps (the radius's here, the marginal calibration's in training.model.calibration):
 # their knots are the sample's quantiles at these scores. Out to 4 standard deviations, where a sample of
 # 1e6 muons still has about 30 beyond the last knot.
 NORMAL_SCORES = np.linspace(-4.0, 4.0, 41)
@@ -24,7 +24,7 @@ NORMAL_SCORES = np.linspace(-4.0, 4.0, 41)
 
 @dataclass(frozen=True)
 class Scaling:
-    """Fitted constants of the bounded monotone maps of :mod:`training.features`; stored in ``model.json``.
+    """Fitted constants of the bounded monotone maps in ``features.py``; stored in ``model.json``.
 
     The physical region every generated muon lies in is stated here:
     ``0 <= r <= r_max``, ``z_low <= z <= z_high``, ``0 <= sin(theta) = pT / |p| <= sin_theta_max < 1``

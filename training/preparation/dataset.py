@@ -8,9 +8,9 @@ Two streaming passes, each holding one chunk at a time:
    and a fixed-size uniform subsample (the rows of smallest hash key) is kept in memory.
 2. **Prepare**: the feature scalings are fitted on the subsample's training rows (with the set's
    exact edges: lowest z and |p|), rareness uses the subsample as neighbour reference and rank table
-   (:mod:`training.rareness`); each shard's features and aux values are written into one
+   (:mod:`training.preparation.rareness`); each shard's features and aux values are written into one
    ``rows.npy`` ``(n, 13)`` = 9 features + 4 aux, beside ``cdf.npy``, the cumulative
-   weights that weighted batches are drawn from (:mod:`training.batches`).
+   weights that weighted batches are drawn from (:mod:`training.preparation.batches`).
 
 Everything lands in ``WORKDIR/prepared/`` (renamed into place only when complete) with
 ``prepared.json`` (stamp, scaling, copula, counts, the files and their sha256) and ``holdout.npy``,
@@ -37,9 +37,9 @@ from service.contract.manifest import sha256_of
 from service.contract.muons import PHYSICAL_COLUMNS, SampleError, column
 from service.samples.survey import Survey, reservoir_key, row_hash, survey, unit
 from training.config import TrainConfig
-from training.features import N_FEATURES, to_features
-from training.rareness import CopulaMoments, Rareness
-from training.scaling import Scaling
+from training.parameterisation.features import N_FEATURES, to_features
+from training.parameterisation.scaling import Scaling
+from training.preparation.rareness import CopulaMoments, Rareness
 
 _N_PHYSICAL = len(PHYSICAL_COLUMNS)
 SUBSAMPLE = 1 << 21  # rows kept in memory for scalings, rank table and held-out figures (64 MB)

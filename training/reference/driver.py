@@ -36,8 +36,7 @@ from training.reference.pythia_setup import (
     Generator,
     pythia_settings,
 )
-from training.reference.settings import SourceSettings
-from training.showers import BLOCKS
+from training.reference.settings import BLOCKS, SourceSettings
 
 _BATCH = 5000  # protons (or forced events) per batch: bounds the memory of the awkward arrays
 
@@ -74,7 +73,7 @@ class Block:
     """Muons of one task after selection and equalisation, with where each comes from, the tally of
     the selected muons before equalising, and the rows of each batch (consecutive in ``muons``) with
     the run it belongs to: batches share no proton, so they are independent draws, while muons of one
-    shower are not (:mod:`training.showers`)."""
+    shower are not (:mod:`training.evaluation.showers`)."""
 
     muons: np.ndarray
     kept: Muons
@@ -315,7 +314,7 @@ def _assemble(blocks: list[Block], pot: int, seed: int, settings: SourceSettings
             _spread(len(weight), weight.min(initial=np.inf), weight.max(initial=-np.inf))
         ),
         # Rows of each batch (disjoint protons or forced events), in file order, and its run: what
-        # shower-aware errors of rates are taken over (training.showers).
+        # shower-aware errors of rates are taken over (training.evaluation.showers).
         BLOCKS: json.dumps(
             {
                 "rows": [int(n) for block in blocks for n in block.batch_rows],

@@ -9,6 +9,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+# The metadata key under which a sample records its independent batches of protons (rows and run of
+# each, in file order): what shower-aware errors of rates are taken over (training.evaluation.showers).
+BLOCKS = "independent_blocks"
+
 
 @dataclass(frozen=True)
 class SourceSettings:
