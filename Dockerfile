@@ -1,38 +1,47 @@
 # syntax=docker/dockerfile:1
 #
-# muongan images. Targets:
-#   serve (default)  CUDA 13 + cuDNN 9 runtime, onnxruntime-gpu, the default model baked in, no TensorFlow.
-#                    Falls back to onnxruntime's CPU provider when no GPU is visible (the service checks
-#                    session.get_providers() and reports the provider in /readyz and /v1/model).
-#   train            CPU-only TensorFlow image for `muongan sample|train|evaluate` (never used for serving).
+# muongan images, all from one CPython 3.11 base. Targets:
+#   serve (default)  onnxruntime's CPU build at the version pyproject.toml pins, the default model baked in,
+#                    no TensorFlow: the same muons, bit for bit, as `muongan generate --model` on any CPU.
+#   serve-gpu        the same service with onnxruntime-gpu; CUDA and cuDNN come as PyPI wheels, so no CUDA
+#                    base image is needed. Falls back to the CPU provider when no GPU is visible (the service
+#                    reports its provider in /readyz and /v1/model).
+#   train            TensorFlow (CPU) for `muongan sample|train|evaluate`; never used for serving.
 #
-#   docker build -t muongan .                       # serving image
-#   docker build --target train -t muongan-train .  # training image
+#   docker build -t muongan .                                   # serving image (CPU)
+#   docker build --target serve-gpu -t muongan-gpu .            # serving image (GPU)
+#   docker build --target train -t muongan-train .              # training image
+#   docker build --build-arg PYTHON_IMAGE=my/debian-python .    # any base with python3.11 and its venv module
 #
-# Python: the project needs CPython 3.11 (pythia8mc's wheel), which no CUDA 13 base image ships. uv installs
-# a relocatable python-build-standalone 3.11 into /opt/python in the builder; the runtime stage copies that
-# and the virtual environment to the same paths, so no compiler, pip or package cache reaches the image.
+# The build downloads nothing but packages from PyPI. `make image` builds with podman from a Debian 12 base
+# made by debootstrap (deploy/README.md), for a machine that reaches no image registry.
 
-ARG CUDA_IMAGE=nvidia/cuda:13.0.2-cudnn-runtime-ubuntu24.04
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # ---------------------------------------------------------------------------------------------------------
+# The virtual environment of the service: runtime dependencies, then the project without training/ (the
+# serving image must not be able to import TensorFlow code). uv installs it and stays in this stage.
 FROM ${PYTHON_IMAGE} AS builder
 
-ARG UV_VERSION=0.13.8
-# onnxruntime-gpu has no 1.32 wheel on PyPI; 1.31.1 (CUDA 13, cuDNN 9) runs the same opset-17 graphs.
-ARG ORT_GPU_VERSION=1.31.1
+ARG UV_VERSION=0.13.9
 
-ENV UV_PYTHON_INSTALL_DIR=/opt/python \
-    UV_PYTHON_PREFERENCE=only-managed \
+# The system CA store, which a builder behind a TLS-inspecting proxy replaces with its own at build time
+# (`podman build -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro`).
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_NO_CACHE=1 \
-    VIRTUAL_ENV=/opt/venv
+    UV_PYTHON_DOWNLOADS=never \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/uv/bin:${PATH}
 
-RUN pip install --no-cache-dir "uv==${UV_VERSION}" \
-    && uv python install 3.11 \
-    && uv venv --python 3.11 /opt/venv
+# A venv of its own for uv: a distribution's python3 refuses `pip install` into itself (PEP 668).
+RUN python3 -m venv /opt/uv \
+    && /opt/uv/bin/pip install "uv==${UV_VERSION}" \
+    && uv venv --python python3 /opt/venv
 
 WORKDIR /src
 
@@ -40,48 +49,35 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 RUN uv pip install -r pyproject.toml
 
-# The project itself, without training/: the serving image must not be able to import TensorFlow code.
 COPY muongan muongan
 COPY service service
+# The packages' own test suites are a tenth of the environment and never run in an image.
 RUN uv pip install --no-deps . \
-    # onnxruntime and onnxruntime-gpu share one package folder: remove the CPU build, then add the GPU
-    # build alone, so the image ends with exactly one of them.
-    && uv pip uninstall onnxruntime \
-    && uv pip install --no-deps "onnxruntime-gpu==${ORT_GPU_VERSION}" \
+    && find /opt/venv -depth -type d -name tests -prune -exec rm -rf {} +
+
+# ---------------------------------------------------------------------------------------------------------
+# onnxruntime-gpu with CUDA 13 and cuDNN 9 from their wheels (its `cuda` and `cudnn` extras). It shares
+# onnxruntime's package folder: remove the CPU build first, so exactly one of them owns it.
+FROM builder AS builder-gpu
+
+# PyPI has no 1.32 GPU wheel; 1.31.1 (CUDA 13, cuDNN 9) runs the same opset-17 graphs.
+ARG ORT_GPU_VERSION=1.31.1
+
+RUN uv pip uninstall onnxruntime \
+    && uv pip install "onnxruntime-gpu[cuda,cudnn]==${ORT_GPU_VERSION}" \
     && /opt/venv/bin/python -c "import onnxruntime as ort; assert 'CUDAExecutionProvider' in ort.get_available_providers()"
 
 # ---------------------------------------------------------------------------------------------------------
-FROM ${PYTHON_IMAGE} AS train
+# The training environment: the runtime one plus the train extra and training/, installed as a package.
+FROM builder AS builder-train
 
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PYTHONUNBUFFERED=1 \
-    MPLCONFIGDIR=/tmp/matplotlib
-
-WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY muongan muongan
-COPY service service
+RUN uv pip install -r pyproject.toml --extra train
 COPY training training
-# DL3013: this installs the project itself; its dependency ranges live in pyproject.toml.
-# hadolint ignore=DL3013
-RUN pip install --no-cache-dir ".[train]" \
-    && useradd --system --uid 10001 --create-home --home-dir /work muongan
-
-USER 10001
-WORKDIR /work
-ENTRYPOINT ["muongan"]
-CMD ["--help"]
+RUN uv pip install --no-deps ".[train]"
 
 # ---------------------------------------------------------------------------------------------------------
-FROM ${CUDA_IMAGE} AS serve
-
-LABEL org.opencontainers.image.title="muongan" \
-      org.opencontainers.image.description="SHiP-like background muons on demand: a GAN served by onnxruntime"
-
-COPY --from=builder /opt/python /opt/python
-COPY --from=builder /opt/venv /opt/venv
-# Read-only for the service user: a model folder is verified by sha256 at start and never written.
-COPY models/default /opt/muongan/models/default
+# What every image shares: the base, an unprivileged user, the venv on PATH. The venvs are copied in last.
+FROM ${PYTHON_IMAGE} AS runtime
 
 RUN groupadd --system --gid 10001 muongan \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin muongan
@@ -89,10 +85,31 @@ RUN groupadd --system --gid 10001 muongan \
 ENV PATH=/opt/venv/bin:${PATH} \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    MPLCONFIGDIR=/tmp/matplotlib \
-    MUONGAN_MODEL_DIR=/opt/muongan/models/default \
-    NVIDIA_VISIBLE_DEVICES=all \
-    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+    MPLCONFIGDIR=/tmp/matplotlib
+
+# ---------------------------------------------------------------------------------------------------------
+FROM runtime AS train
+
+COPY --from=builder-train /opt/venv /opt/venv
+USER 10001
+WORKDIR /tmp
+ENTRYPOINT ["muongan"]
+CMD ["--help"]
+
+# ---------------------------------------------------------------------------------------------------------
+# The service, without its venv: serve-gpu and serve differ only in the venv they copy.
+FROM runtime AS service
+
+LABEL org.opencontainers.image.title="muongan" \
+      org.opencontainers.image.description="SHiP-like background muons on demand: a GAN served by onnxruntime"
+
+# Read-only for the service user (owned by root): a model folder is verified by sha256 at start, never written.
+COPY models/default /opt/muongan/models/default
+
+# Streams still open on SIGTERM get 5 s, inside the 10 s a container engine waits before SIGKILL, so they are
+# cut by the service (no closing chunk: the client sees an error, never a short file presented as complete).
+ENV MUONGAN_MODEL_DIR=/opt/muongan/models/default \
+    MUONGAN_SHUTDOWN_GRACE_S=5
 
 USER 10001
 WORKDIR /opt/muongan
@@ -105,3 +122,15 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
 # Settings come from MUONGAN_* environment variables; arguments after the image name add options,
 # e.g. `docker run ... muongan --max-concurrent 8`.
 ENTRYPOINT ["muongan", "serve", "--host", "0.0.0.0", "--port", "8000"]
+
+# ---------------------------------------------------------------------------------------------------------
+FROM service AS serve-gpu
+
+COPY --from=builder-gpu /opt/venv /opt/venv
+ENV NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+
+# ---------------------------------------------------------------------------------------------------------
+FROM service AS serve
+
+COPY --from=builder /opt/venv /opt/venv

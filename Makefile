@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint venv clean nginx chromium validate-deploy
+.PHONY: serve test lint venv clean nginx chromium validate-deploy podman images image image-base image-train image-nginx image-gpu test-images image-clean
 
 # The stamp is newer than pyproject.toml once the environment matches it.
 $(VENV)/.installed: pyproject.toml
@@ -24,7 +24,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint nginx chromium
+test: lint nginx chromium images
 	$(BIN)/python -m pytest -q
 
 # tests/test_deploy_nginx.py runs two replicas behind a real nginx: install Debian's package when it is
@@ -46,3 +46,53 @@ validate-deploy: $(VENV)/.installed nginx
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# --- Container images (deploy/README.md) -------------------------------------------------------------------
+# Built with podman from a Debian 12 base made by debootstrap, so no image registry is needed; the project's
+# containers.conf (runc, ulimits the host can grant) is used instead of the machine's own.
+PODMAN := CONTAINERS_CONF=$(CURDIR)/deploy/podman/containers.conf podman
+BASE_IMAGE ?= localhost/muongan-base:bookworm
+IMAGE ?= localhost/muongan:latest
+TRAIN_IMAGE ?= localhost/muongan-train:latest
+GPU_IMAGE ?= localhost/muongan-gpu:latest
+NGINX_IMAGE ?= localhost/muongan-nginx:latest
+# The Debian mirror apt already uses here, else Debian's own.
+DEBIAN_MIRROR ?= $(or $(shell apt-cache policy 2>/dev/null | awk '$$3 == "bookworm/main" {print $$2; exit}'),http://deb.debian.org/debian)
+# The host's CA bundle replaces the base's during the build, for a network behind a TLS-inspecting proxy.
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+BUILD := $(PODMAN) build --format docker --network host --layers \
+	-v $(CA_BUNDLE):/etc/ssl/certs/ca-certificates.crt:ro
+
+# podman, runc, netavark + aardvark-dns (replicas find each other by name) and debootstrap, as root via apt.
+podman:
+	@dpkg -s podman runc netavark aardvark-dns debootstrap >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			podman runc netavark aardvark-dns debootstrap; }
+
+image-base: podman
+	deploy/podman/base-image.sh $(BASE_IMAGE) $(DEBIAN_MIRROR)
+
+# The serving image (CPU): `make image`, then `podman run --rm -p 8000:8000 localhost/muongan`.
+image: image-base
+	$(BUILD) --build-arg PYTHON_IMAGE=$(BASE_IMAGE) --target serve -t $(IMAGE) .
+
+image-train: image-base
+	$(BUILD) --build-arg PYTHON_IMAGE=$(BASE_IMAGE) --target train -t $(TRAIN_IMAGE) .
+
+image-nginx: image-base
+	$(BUILD) --build-arg NGINX_BASE_IMAGE=$(BASE_IMAGE) -t $(NGINX_IMAGE) deploy/nginx
+
+images: image image-train image-nginx
+
+# The GPU serving image: several GB of CUDA wheels, so not part of `make test`; its own check follows the build.
+image-gpu: image-base $(VENV)/.installed
+	$(BUILD) --build-arg PYTHON_IMAGE=$(BASE_IMAGE) --target serve-gpu -t $(GPU_IMAGE) .
+	MUONGAN_TEST_GPU_IMAGE=1 $(BIN)/python -m pytest -q tests/test_image_gpu.py
+
+# The images built and run for real: serving, compose with replicas behind nginx, training.
+test-images: $(VENV)/.installed images
+	$(BIN)/python -m pytest -q tests/test_image.py tests/test_image_train.py tests/test_compose.py
+
+image-clean:
+	-$(PODMAN) rmi -f $(IMAGE) $(TRAIN_IMAGE) $(GPU_IMAGE) $(NGINX_IMAGE) $(BASE_IMAGE)
+	$(PODMAN) image prune -f
