@@ -49,8 +49,8 @@ def test_upload_fuzzing_gets_complete_bodies_or_named_problems(fuzz_url: str, tm
     assert tally.cases == 120
     assert not tally.failures, tally.summary()
     assert tally.statuses[422] > 0  # broken bodies were sent and refused, each naming its problem
-    # The bodies the damage starts from are answered in full. (Damaged ones rarely are: a flipped bit in a
-    # seed's x or y puts it beyond what a model trained on on-axis muons can judge, and it is refused.)
+    # The bodies the damage starts from are answered in full. (Damaged ones are answered in full too when a
+    # minority of their seeds is beyond what the model can judge: those seeds' aux is clipped into its range.)
     for path, bodies in valid.items():
         params: dict[str, str | int] = {"format": "npy"} if path.endswith("custom") else {"format": "npy", "n": 20}
         for body in bodies:

@@ -58,7 +58,8 @@ def test_aux_beyond_the_trained_range_is_clipped_in_the_graph(
 ) -> None:
     """Aux above the largest (below the smallest) training value gives exactly the muons of that edge."""
     manifest = Manifest.load(tiny_model)
-    trained = (manifest.model_extra or {})["aux_range"]
+    trained = manifest.aux_range
+    assert trained is not None
     low, high = (np.array([trained[g][i] for g in AUX_GROUPS]) for i in (0, 1))
     assert np.all(low >= 0) and np.all(low < 0.1) and np.all(high > 2) and np.all(high < 10)
     far = _run(generator, manifest, np.tile(high + 40.0, (N, 1)))

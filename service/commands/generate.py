@@ -163,7 +163,18 @@ def summary(path: Path, metadata: dict[str, str]) -> str:
     )
     if "effective_sample_size" in metadata:
         text += f", effective sample size {float(metadata['effective_sample_size']):.6g}"
-    return text
+    if "clipped_seeds" in metadata:
+        clipped, seeds = int(metadata["clipped_seeds"]), int(metadata["seeds"])
+        text += f", {clipped:,} of {seeds:,} seeds clipped into the trained aux range"
+    return text + f", {beam_spot_advice(metadata)}"
+
+
+def beam_spot_advice(metadata: dict[str, str]) -> str:
+    """How to run FairShip on the file: its model's beam-spot convention and the flags that go with it."""
+    convention, flags = metadata.get("beam_spot", "unknown"), metadata.get("fairship_flags", "")
+    if convention in ("painted", "spotless"):
+        return f"beam spot {convention}: run FairShip with {flags}"
+    return f"beam spot {flags or 'unknown: the metadata does not say'}"  # flags: "unknown: why"
 
 
 def run(args: argparse.Namespace) -> int:

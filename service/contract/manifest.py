@@ -8,10 +8,13 @@ feed the graphs by name (tf2onnx may reorder them).
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from service.contract.bounds import MAX_AUX
 
 SCHEMA_VERSION: Literal[1] = 1
 MANIFEST = "model.json"
@@ -26,6 +29,27 @@ GENERATOR_OUTPUT = "muons"
 DISCRIMINATOR_INPUT = "muons"
 DISCRIMINATOR_OUTPUTS = ("p_real", "aux")
 AUX_GROUPS = ("xy", "z", "pt", "pz")
+# What every response says of a model whose model.json predates the beam_spot record.
+UNKNOWN_BEAM_SPOT = "unknown"
+UNKNOWN_FAIRSHIP_FLAGS = "unknown: model.json has no beam_spot record; see training_sample"
+
+
+class BeamSpot(BaseModel):
+    """Whether a model's muons carry FairShip's beam spot, and the FairShip flags that go with that.
+
+    SHiP's production files store muons at their production vertex, without a spot, and FairShip's
+    ``MuonBackGenerator`` paints one as it reads them (``--SmearBeam 0.8 --PaintBeam 5``, its defaults): a
+    "spotless" model goes with those defaults. A model trained on spot-painted muons ("painted") already
+    carries the spot, so FairShip must paint none (``--SmearBeam 0 --PaintBeam 0``) or it is applied twice.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    convention: Literal["painted", "spotless"]
+    # Printable ASCII: it travels as an HTTP header value.
+    fairship_flags: str = Field(pattern=r"^[ -~]+$", description="run_simScript.py flags for this model's muons")
+    description: str = Field(default="", description="One sentence for a user")
+    source: str = Field(default="", description="How training knew: sample metadata, or the start radii")
 
 
 class Manifest(BaseModel):
@@ -43,11 +67,15 @@ class Manifest(BaseModel):
     mu_plus_fraction: float = Field(ge=0, le=1, description="Weighted fraction of mu+ (pdg -13) in training")
     muons_per_pot: float = Field(gt=0, description="Sum of training-sample weights per proton on target")
     block_size: int = Field(default=65536, gt=0, description="Muons per counter-based random block")
+    beam_spot: BeamSpot | None = Field(default=None, description="None: a model from before the record existed")
     files: dict[str, str] = Field(description="sha256 of each ONNX file, by file name")
     training_sample: dict[str, Any] = Field(default_factory=dict)
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     figures_of_merit: dict[str, Any] = Field(default_factory=dict)
     versions: dict[str, str] = Field(default_factory=dict)
+    aux_range: dict[str, tuple[float, float]] | None = Field(
+        default=None, description="Per aux group, the lowest and highest training aux: what the generator was fed"
+    )
 
     @field_validator("aux_correlation")
     @classmethod
@@ -55,6 +83,37 @@ class Manifest(BaseModel):
         if len(matrix) != len(AUX_GROUPS) or any(len(row) != len(AUX_GROUPS) for row in matrix):
             raise ValueError(f"aux_correlation must be {len(AUX_GROUPS)}x{len(AUX_GROUPS)}")
         return matrix
+
+    @field_validator("aux_range")
+    @classmethod
+    def _ranges(cls, ranges: dict[str, tuple[float, float]] | None) -> dict[str, tuple[float, float]] | None:
+        if ranges is None:
+            return None
+        if set(ranges) != set(AUX_GROUPS):
+            raise ValueError(f"aux_range must name the groups {', '.join(AUX_GROUPS)}, got {', '.join(ranges)}")
+        bad = {group: (low, high) for group, (low, high) in ranges.items() if not 0 <= low <= high < math.inf}
+        if bad:
+            raise ValueError(f"aux_range must be finite [low, high] pairs with 0 <= low <= high, got {bad}")
+        return ranges
+
+    @property
+    def beam_convention(self) -> str:
+        """``painted``, ``spotless`` or ``unknown`` (no record): what every response states."""
+        return self.beam_spot.convention if self.beam_spot else UNKNOWN_BEAM_SPOT
+
+    @property
+    def fairship_flags(self) -> str:
+        """The ``run_simScript.py`` flags for this model's muons, or why they are not known."""
+        return self.beam_spot.fairship_flags if self.beam_spot else UNKNOWN_FAIRSHIP_FLAGS
+
+    def aux_ceiling(self) -> list[float]:
+        """Per group (in ``aux_groups`` order), the highest aux the model was trained on, at most ``MAX_AUX``.
+
+        Seeds whose aux heads answer more are beyond what the model learnt; models without ``aux_range``
+        fall back to ``MAX_AUX``.
+        """
+        ranges = self.aux_range or {}
+        return [min(ranges[group][1], MAX_AUX) if group in ranges else MAX_AUX for group in self.aux_groups]
 
     @classmethod
     def load(cls, folder: Path) -> Manifest:

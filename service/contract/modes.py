@@ -106,6 +106,7 @@ def engine_source(engine: Engine, mode: Mode) -> tuple[LatentSource, dict[str, s
     source = engine.seed_source(mode.seeds, mode.smear, mode.plain_fraction)
     settings = {
         "seeds": str(len(mode.seeds)),
+        "clipped_seeds": str(source.clipped_seeds),
         "smear": repr(source.proposal.sigma),
         "plain_fraction": repr(mode.plain_fraction),
     }

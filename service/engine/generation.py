@@ -114,11 +114,16 @@ class CustomSource:
 
 @dataclass(frozen=True)
 class SeedSource:
-    """Aux proposed around seed muons' predicted aux; weight ``p_plain / q`` (see :class:`SeedProposal`)."""
+    """Aux proposed around seed muons' predicted aux; weight ``p_plain / q`` (see :class:`SeedProposal`).
+
+    ``clipped_seeds`` counts the seeds whose predicted aux was above the trained range and was clipped
+    to its edge before the proposal was built.
+    """
 
     proposal: SeedProposal
     plain: AuxDistribution
     mu_plus_fraction: float
+    clipped_seeds: int = 0
     weighted: bool = True
 
     def draw(self, seed: int, segment: Segment) -> Latent:
@@ -204,18 +209,29 @@ class Engine:
     def seed_source(
         self, seed_muons: np.ndarray, sigma: float | None = None, plain_fraction: float = 0.1
     ) -> SeedSource:
-        """Proposal around seed muons ``(m, 7 or 8)``: their aux comes from the discriminator's aux heads."""
+        """Proposal around seed muons ``(m, 7 or 8)``: their aux comes from the discriminator's aux heads.
+
+        Seeds the heads place above the trained aux range (muons unlike any in the training sample, e.g. from
+        another simulation or the other beam-spot convention) have their aux clipped to its edge, as the
+        generator clips boosted aux. The proposal is built from the clipped values, so its density,
+        and with it every weight, is exact for what is drawn. A request is refused only when most seeds are
+        outside: its muons would then be made around the edge of the range, not around the seeds.
+        """
         seed_aux = self.model.predict_aux(seed_muons[:, : len(PHYSICAL_COLUMNS)])
-        wild = ~np.all(np.isfinite(seed_aux) & (seed_aux <= MAX_AUX), axis=1)
-        if wild.any():  # valid muons, but so far from the training sample that the aux heads say NaN or nonsense
-            row = int(np.argmax(wild))
+        ceiling = np.asarray(self.manifest.aux_ceiling(), dtype=seed_aux.dtype)
+        outside = ~np.all(seed_aux <= ceiling, axis=1)  # NaN compares False: outside too
+        clipped = int(outside.sum())
+        if 2 * clipped > len(seed_aux):
+            row = int(np.argmax(outside))
             raise SampleError(
-                f"{int(wild.sum())} seed muons are beyond what this model can judge (aux heads give "
-                f"{seed_aux[row].tolist()} for row {row}: {seed_muons[row].tolist()}); send muons like its "
-                "training sample"
+                f"{clipped} of {len(seed_aux)} seed muons ({clipped / len(seed_aux):.1%}) are beyond what this "
+                f"model was trained on (aux heads give {seed_aux[row].tolist()} for row {row}: "
+                f"{seed_muons[row].tolist()}; trained up to {ceiling.tolist()}); a minority of such seeds is "
+                "clipped into the trained range, but not most: send muons like the model's training sample "
+                f"(beam spot: {self.manifest.beam_convention})"
             )
-        proposal = SeedProposal(seed_aux, self.plain, sigma, plain_fraction)
-        return SeedSource(proposal, self.plain, self.manifest.mu_plus_fraction)
+        proposal = SeedProposal(np.fmin(seed_aux, ceiling), self.plain, sigma, plain_fraction)
+        return SeedSource(proposal, self.plain, self.manifest.mu_plus_fraction, clipped)
 
     # The two passes.
 

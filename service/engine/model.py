@@ -175,9 +175,18 @@ class Model:
         return np.maximum(out, 0.0, out=out)
 
     def describe(self) -> dict[str, Any]:
-        """What ``/v1/model`` reports: the manifest, plus how this server runs it."""
+        """What ``/v1/model`` reports: the manifest, plus how this server runs it.
+
+        A manifest without a ``beam_spot`` record says "unknown" there, as every muon response does.
+        """
+        manifest = self.manifest
         return {
-            **self.manifest.model_dump(mode="json"),
+            **manifest.model_dump(mode="json"),
+            "beam_spot": (
+                manifest.beam_spot.model_dump(mode="json")
+                if manifest.beam_spot
+                else {"convention": manifest.beam_convention, "fairship_flags": manifest.fairship_flags}
+            ),
             "serving": {
                 "provider": self.provider,
                 "rows_per_call": self.rows_per_call,

@@ -63,7 +63,8 @@ def create_app(settings: Settings | None = None, model: Model | None = None) -> 
         description=(
             "Muons are rows of pdg, x, y, z [cm], px, py, pz [GeV/c] and weight, float32. "
             "A seed names an endless reproducible stream; `start` and `n` pick rows of it. "
-            "Every muon response states its muon count, equivalent protons on target and model sha256 in headers."
+            "Every muon response states its muon count, equivalent protons on target, model sha256 and the "
+            "model's beam-spot convention with the FairShip flags that go with it in headers."
         ),
         lifespan=lifespan,
         dependencies=[Depends(guards.KnownQuery(NOT_TAKEN))],

@@ -30,7 +30,20 @@ HEADERS: dict[str, str] = {
     "X-Seed": "Seed of the random stream",
     "X-Start": "Index of the first muon in the seed's stream",
     "X-Effective-Sample-Size": "(sum w)^2 / sum w^2, weighted modes only",
+    "X-Beam-Spot": "The model's beam-spot convention: painted (the muons carry FairShip's beam spot), spotless "
+    "(SHiP's convention: FairShip paints it) or unknown (model.json has no beam_spot record)",
+    "X-FairShip-Flags": "The run_simScript.py flags for these muons: --SmearBeam 0 --PaintBeam 0 for a painted "
+    "model, FairShip's defaults --SmearBeam 0.8 --PaintBeam 5 for a spotless one",
+    "X-Clipped-Seeds": "Seed muons whose predicted aux lay above the trained range and was clipped to its edge "
+    "(enhanced only)",
 }
+# Headers that only some modes send: the others are on every muon response.
+MODE_HEADERS = {"X-Effective-Sample-Size": ("boosted", "enhanced"), "X-Clipped-Seeds": ("enhanced",)}
+
+
+def documented_headers(mode: str) -> dict[str, str]:
+    """The headers a muon response of ``mode`` carries, with their descriptions (for the OpenAPI schema)."""
+    return {name: text for name, text in HEADERS.items() if mode in MODE_HEADERS.get(name, (mode,))}
 
 
 def describe(engine: Engine, prepared: Prepared, mode: str, settings: dict[str, str]) -> dict[str, str]:
@@ -47,6 +60,8 @@ def describe(engine: Engine, prepared: Prepared, mode: str, settings: dict[str, 
         "muons_per_pot": repr(manifest.muons_per_pot),
         "equivalent_pot": repr(prepared.weight_sum / manifest.muons_per_pot),
         "units": json.dumps(UNITS),
+        "beam_spot": manifest.beam_convention,
+        "fairship_flags": manifest.fairship_flags,
         **settings,
     }
     if request.source.weighted:
@@ -61,6 +76,8 @@ def headers(metadata: dict[str, str], fmt: str) -> dict[str, str]:
         "X-Model-Sha256": metadata["model_sha256"],
         "X-Seed": metadata["seed"],
         "X-Start": metadata["start"],
+        "X-Beam-Spot": metadata["beam_spot"],
+        "X-FairShip-Flags": metadata["fairship_flags"],
         "Content-Disposition": (
             f'attachment; filename="muons-{metadata["mode"]}-seed{metadata["seed"]}-'
             f'{metadata["start"]}-{metadata["n"]}.{EXTENSIONS[fmt]}"'
@@ -68,6 +85,8 @@ def headers(metadata: dict[str, str], fmt: str) -> dict[str, str]:
     }
     if "effective_sample_size" in metadata:
         out["X-Effective-Sample-Size"] = metadata["effective_sample_size"]
+    if "clipped_seeds" in metadata:
+        out["X-Clipped-Seeds"] = metadata["clipped_seeds"]
     return out
 
 

@@ -72,13 +72,13 @@ class Boosted(BaseModel):
     )
 
 
-def _muon_responses(weighted: bool) -> dict[int | str, dict[str, Any]]:
-    names = [name for name in responses.HEADERS if weighted or name != "X-Effective-Sample-Size"]
+def _muon_responses(mode: str) -> dict[int | str, dict[str, Any]]:
+    named = responses.documented_headers(mode)
     return {
         200: {
             "description": "Muons: columns pdg, x, y, z [cm], px, py, pz [GeV/c], weight; float32",
             "content": {media_type: {} for media_type in MEDIA_TYPES.values()},
-            "headers": {name: {"description": responses.HEADERS[name], "schema": {"type": "string"}} for name in names},
+            "headers": {name: {"description": text, "schema": {"type": "string"}} for name, text in named.items()},
         },
         413: {"description": "Upload larger than the server's limit"},
         415: {"description": "Upload in a format this route does not take"},
@@ -138,7 +138,7 @@ async def deliver(
         raise
 
 
-@router.get("/v1/muons", response_class=Response, responses=_muon_responses(False), summary="Plain muons (weight 1)")
+@router.get("/v1/muons", response_class=Response, responses=_muon_responses("plain"), summary="Plain muons (weight 1)")
 async def plain(
     request: Request, state: State, n: N, seed: Seed = 0, start: Start = 0, format: FormatQuery = "arrow"
 ) -> Response:
@@ -150,7 +150,7 @@ async def plain(
 @router.post(
     "/v1/muons/boosted",
     response_class=Response,
-    responses=_muon_responses(True),
+    responses=_muon_responses("boosted"),
     summary="Aux-boosted muons, importance-weighted",
     dependencies=[Depends(guards.json_body)],
 )
@@ -165,7 +165,7 @@ async def boosted(request: Request, state: State, body: Annotated[Boosted, Body(
 @router.post(
     "/v1/muons/custom",
     response_class=Response,
-    responses=_muon_responses(False),
+    responses=_muon_responses("custom"),
     summary="Muons for your own aux values (weight 1, not physical)",
     openapi_extra=_upload_body(
         "An (n, 4) array of non-negative aux values, columns xy, z, pt, pz: npy (float or int), or Arrow IPC "
@@ -194,7 +194,7 @@ async def custom(
 @router.post(
     "/v1/muons/enhanced",
     response_class=Response,
-    responses=_muon_responses(True),
+    responses=_muon_responses("enhanced"),
     summary="Muons like your seed muons, importance-weighted",
     openapi_extra=_upload_body(
         "Seed muons: npy (n, 7) or (n, 8) in canonical column order, Arrow IPC, Parquet or a FairShip ROOT "
@@ -231,7 +231,10 @@ async def enhanced(
     """The discriminator's aux heads predict the seeds' aux; new aux are drawn around a uniformly chosen seed
     (smeared in the copula's normal space), or, for a `plain_fraction` share, from the plain distribution.
     Weight = p_plain(aux) / q(aux) with q the exact density of that proposal, so weighted sums estimate
-    physical rates; X-Effective-Sample-Size says how many unweighted muons they are worth."""
+    physical rates; X-Effective-Sample-Size says how many unweighted muons they are worth. Seeds whose aux
+    lies above the model's trained range (muons unlike any in its training sample) are clipped to its edge before
+    the proposal is built, so the weights stay exact; X-Clipped-Seeds counts them, and a request is refused
+    (422) only when more than half of its seeds are outside."""
     settings = state.settings
     check_n(state, n, format)
     lease = await state.admit()
