@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from service.engine.model import Model, ModelError
     from training.evaluation import evaluate
     from training.evaluation.plots import ess_figure, tails_figure
+    from training.evaluation.radial import radial_figure
     from training.evaluation.report import save, title, write_report
 
     _check(args)
@@ -133,10 +134,12 @@ def run(args: argparse.Namespace) -> int:
     write_report(args.out, generated, chosen[:n], heading)
     save(tails_figure(figures["tails"]), args.out / "tails.png", tails_heading)
     save(ess_figure(figures["boosted_ess"]), args.out / "boosted_ess.png", heading)
+    save(radial_figure(figures["radial_profile"]), args.out / "radial.png", tails_heading)
     (args.out / "evaluation.json").write_text(json.dumps(figures, indent=2) + "\n")
     if args.update_model:
         manifest = model.manifest
         updated = manifest.model_copy(update={"figures_of_merit": {**manifest.figures_of_merit, "evaluation": figures}})
         updated.save(args.model)
-    print(json.dumps({key: figures[key] for key in ("classifier_auc", "one_feature_auc", "fpd", "kpd")}, indent=2))
+    shown = ("classifier_auc", "classifier_auc_painted", "one_feature_auc", "fpd", "kpd")
+    print(json.dumps({key: figures[key] for key in shown}, indent=2))
     return 0

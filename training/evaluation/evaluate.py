@@ -4,7 +4,9 @@ Muons come from the service's own engine (:class:`service.engine.generation.Engi
 graph, so the figures are those of the muons users get, bit for bit for the same seed.
 
 - classifier AUC (DESIGN 7) for ``seeds`` seeds, each with its own generated sample, classifier seed
-  and split: mean, sample standard deviation and each value, with n per side;
+  and split: mean, sample standard deviation and each value, with n per side; and the same after FairShip's
+  default beam spot is painted on both samples (what Geant4 sees, :mod:`training.evaluation.radial`);
+- the radial profile of the start point (shares at r = 0 and below 1 um ... 5 cm), on the tail table's sample;
 - one-feature AUCs (the same classifier on r, z, pT or |p| alone: which variable gives it away);
 - Wasserstein distances over the reference's std;
 - the tail table (:mod:`training.evaluation.tails`) on a larger sample than the rest: its rates are counts above
@@ -26,6 +28,7 @@ from service.engine.generation import Engine, Request
 from training.evaluation.boosted import boosted_figures
 from training.evaluation.distances import fpd, kpd
 from training.evaluation.fom import CLASSIFIER_COLUMNS, classifier_auc, features, wasserstein_over_std
+from training.evaluation.radial import painted, radial_profile
 from training.evaluation.tails import tail_table
 
 ONE_FEATURE = ("r", "z", "pt", "p")
@@ -59,13 +62,20 @@ def evaluate(
 
     tails_generated = _plain(engine, seed, len(tails_reference))
     generated = tails_generated[:n]  # the slice is bit for bit the draw of n (the service's promise)
-    aucs = [classifier_auc(generated, reference, seed)]
-    aucs += [classifier_auc(_plain(engine, seed + k, n), reference, seed + k) for k in range(1, seeds)]
+    samples = [generated] + [_plain(engine, seed + k, n) for k in range(1, seeds)]
+    aucs = [classifier_auc(sample, reference, seed + k) for k, sample in enumerate(samples)]
     lap("classifier_auc")
+    # Each side painted with its own seeded spot, different from the other side's and from seed to seed.
+    painted_aucs = [
+        classifier_auc(painted(sample, 2 * (seed + k)), painted(reference, 2 * (seed + k) + 1), seed + k)
+        for k, sample in enumerate(samples)
+    ]
+    lap("classifier_auc_painted")
     one_feature = {name: classifier_auc(generated, reference, seed, columns=(name,)) for name in ONE_FEATURE}
     lap("one_feature_auc")
     wasserstein = wasserstein_over_std(generated, reference)
     tails = tail_table(tails_generated, tails_reference, z_front)
+    profile = radial_profile(tails_generated, tails_reference)
     lap("wasserstein_and_tails")
     x_ref, x_gen = distance_matrix(reference, z_front), distance_matrix(generated, z_front)
     w_ref, w_gen = reference[:, -1], generated[:, -1]
@@ -76,13 +86,13 @@ def evaluate(
     figures = {
         "n_per_side": n,
         "seeds": list(range(seed, seed + seeds)),
-        "classifier_auc": {
-            "mean": float(np.mean(aucs)),
-            "std": float(np.std(aucs, ddof=1)) if seeds > 1 else None,
-            "values": aucs,
-            "columns": list(CLASSIFIER_COLUMNS),
+        "classifier_auc": {**_spread(aucs), "columns": list(CLASSIFIER_COLUMNS)},
+        "classifier_auc_painted": {
+            **_spread(painted_aucs),
+            "spot": "FairShip's defaults painted on both sides: 0.8 cm Gaussian plus a point on the 5 cm circle",
         },
         "one_feature_auc": one_feature,
+        "radial_profile": profile,
         "wasserstein_over_std": wasserstein,
         "tails": tails,
         "tails_n_per_side": len(tails_reference),
@@ -95,6 +105,15 @@ def evaluate(
         "seconds": seconds,
     }
     return figures, generated
+
+
+def _spread(values: list[float]) -> dict[str, Any]:
+    """Mean, sample standard deviation (None for one value) and the values, over classifier seeds."""
+    return {
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values, ddof=1)) if len(values) > 1 else None,
+        "values": values,
+    }
 
 
 def _plain(engine: Engine, seed: int, n: int) -> np.ndarray:

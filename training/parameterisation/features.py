@@ -70,7 +70,7 @@ def to_features(physical: tf.Tensor, s: Scaling) -> tf.Tensor:
     pt_edge = p * s.sin_theta_max
     columns = [
         -pdg / MUON_PDG,
-        piecewise_linear(s.r_max * _atanh_below(r / s.r_max), s.r_knots, s.r_scores, extend="above"),
+        piecewise_linear(_radius_log(s.r_max * _atanh_below(r / s.r_max), s), s.r_knots, s.r_scores, extend="above"),
         cos_phi,
         sin_phi,
         (_logit_between(z, s.z_low, s.z_high) - s.z_mean) / s.z_std,
@@ -88,7 +88,7 @@ def to_physical(features: tf.Tensor, s: Scaling) -> tf.Tensor:
     pdg is exactly ``-13 * charge``; every output lies in the physical region (module docstring).
     """
     charge, f_r, c_phi, s_phi, f_z, f_pt, c_psi, s_psi, f_p = tf.unstack(features, axis=1)
-    r = s.r_max * tf.tanh(piecewise_linear(f_r, s.r_scores, s.r_knots, extend="above") / s.r_max)
+    r = s.r_max * tf.tanh(_radius_exp(piecewise_linear(f_r, s.r_scores, s.r_knots, extend="above"), s) / s.r_max)
     z = s.z_low + (s.z_high - s.z_low) * tf.sigmoid(f_z * s.z_std + s.z_mean)
     edge = _momentum_edge(z, s)
     p = edge + (s.p_high - edge) * tf.sigmoid(f_p * s.p_std + s.p_mean)
@@ -135,6 +135,16 @@ def piecewise_linear(
     if extend == "both":
         line -= tf.nn.relu(k[0] - x) * float((v[1] - v[0]) / (k[1] - k[0]))
     return line
+
+
+def _radius_log(stretched: tf.Tensor, s: Scaling) -> tf.Tensor:
+    """The coordinate of r's knots: ``asinh(R / r_core)`` (:func:`training.parameterisation.scaling.radius_log`)."""
+    return tf.asinh(stretched / s.r_core) if s.r_core > 0 else stretched
+
+
+def _radius_exp(coordinate: tf.Tensor, s: Scaling) -> tf.Tensor:
+    """The inverse of :func:`_radius_log`; exactly 0 at the floor, where the map's first knot is 0."""
+    return s.r_core * tf.sinh(coordinate) if s.r_core > 0 else coordinate
 
 
 def _log_above(value: tf.Tensor | float, low: tf.Tensor | float, scale: float) -> tf.Tensor:
