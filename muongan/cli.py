@@ -75,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         quiet_tensorflow()
     try:
         return int(module.run(args) or 0)
-    except UserError as error:
-        print(f"muongan {argv[0]}: {error}", file=sys.stderr)
+    except UserError as error:  # one line per problem, each naming the command
+        for line in str(error).splitlines():
+            print(f"muongan {argv[0]}: {line}", file=sys.stderr)
         return 2
 
 

@@ -6,13 +6,17 @@ which catches typos) and the resolved values travel into the manifest unchanged.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from muongan.errors import UserError
 
 # Fields used only once training is over: a resumed run may change them (to export again differently).
 AFTER_TRAINING = ("calibrated_columns", "calibration_muons")
+CLOSE = 0.6  # difflib's ratio from which an unknown key is named as a likely misspelling of a field
 
 
 class TrainConfig(BaseModel):
@@ -87,7 +91,50 @@ class TrainConfig(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
-        return cls.model_validate_json(path.read_text())
+        """The config in ``path``; a file that cannot be read or holds a mistake is a :class:`UserError` with
+        one line per problem (a misspelt key names the fields it is closest to), never a traceback."""
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise UserError(f"cannot read the config {path}: {error.strerror or error}") from None
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError as error:
+            raise UserError("\n".join(f"{path}: {problem}" for problem in problems(error))) from None
 
     def save(self, path: Path) -> None:
         path.write_text(self.model_dump_json(indent=2) + "\n")
+
+
+def problems(error: ValidationError) -> list[str]:
+    """One line per mistake in a config: bad JSON, an unknown key (with the closest fields), a bad value."""
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"])
+        if item["type"] == "extra_forbidden":
+            lines.append(f"unknown key {where!r}{_closest(where)}")
+        elif item["type"] == "json_invalid":
+            lines.append(item["msg"])
+        elif not where:
+            lines.append("must be a JSON object of TrainConfig fields")
+        else:
+            lines.append(f"{where} = {item['input']!r}: {item['msg']}")
+    return lines
+
+
+def _closest(key: str) -> str:
+    """``: did you mean ...?`` naming the fields nearest to ``key`` (difflib's ratio, ``lr`` also read as
+    ``learning_rate``): the nearest and any within 0.1 of it, at most three."""
+    score = {
+        name: max(difflib.SequenceMatcher(None, key, spelling).ratio() for spelling in (name, _spelled_out(name)))
+        for name in TrainConfig.model_fields
+    }
+    best = max(score.values())
+    close = sorted((name for name in score if score[name] >= max(CLOSE, best - 0.1)), key=lambda n: -score[n])[:3]
+    if not close:
+        return " (the keys are TrainConfig's fields: training/config.py)"
+    return f": did you mean {' or '.join(close)}?"
+
+
+def _spelled_out(name: str) -> str:
+    return name.replace("lr", "learning_rate")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from muongan.errors import UserError
-from service.contract.manifest import AUX_GROUPS
+from service.contract.manifest import AUX_GROUPS, GENERATOR, MANIFEST
 from service.contract.muons import PHYSICAL_COLUMNS, UNITS, SampleError
 from service.samples.sets import Member, expand, member, muons_per_pot
 from service.samples.survey import set_digest
@@ -29,6 +29,7 @@ from training.config import AFTER_TRAINING, TrainConfig
 
 POT_TOLERANCE = 1e-6  # relative: --pot and the metadata agree to float rounding or they contradict
 FILES_LISTED = 100  # past this many files model.json records one digest over them
+EXPORTED = "exported.json"  # in the workdir: where its run last exported a model, and that model's sha256
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +46,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, help="generator updates in all (overrides the config)")
     parser.add_argument("--workdir", type=Path, help="prepared arrays, checkpoints, history (default runs/<out name>)")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --workdir")
+    parser.add_argument("--force", action="store_true", help="replace what --out holds (without it, refused)")
     parser.add_argument("--no-report", action="store_true", help="skip the PNG report")
 
 
@@ -126,7 +128,33 @@ class _Phases:
         self.wall, self.cpu = wall, cpu
 
 
+def check_out(out: Path, workdir: Path, args: argparse.Namespace) -> None:
+    """Before any work: an existing ``--out`` is replaced only with ``--force``, or by ``--resume`` when it holds
+    the model this run's workdir exported there last (a resumed run continues the run that wrote it)."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a folder")
+    if args.force or not any(out.iterdir()) or (args.resume and _exported_here(out, workdir)):
+        return
+    why = "holds a model" if (out / MANIFEST).exists() else "exists and is not empty"
+    ours = f" that {workdir} did not export" if args.resume else ""
+    raise UserError(f"--out {out} {why}{ours}: pass --force to replace it, or choose another --out")
+
+
+def _exported_here(out: Path, workdir: Path) -> bool:
+    """Whether ``out`` holds, unchanged, the model this workdir's run last exported (``exported.json``)."""
+    try:
+        record = json.loads((workdir / EXPORTED).read_text())
+        current = json.loads((out / MANIFEST).read_text())["files"][GENERATOR]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return bool(record.get("out") == str(out.resolve()) and record.get("generator_sha256") == current)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.steps is not None and args.steps < 1:
+        raise UserError(f"--steps must be a positive number of generator updates, got {args.steps}")
     try:
         files = expand(args.sample)
         check_pot_sources([member(path) for path in files], args.pot)
@@ -135,15 +163,25 @@ def run(args: argparse.Namespace) -> int:
     workdir = args.workdir or Path("runs") / args.out.name
     if not args.resume and (workdir / "checkpoints").exists():
         raise UserError(f"{workdir} holds a previous run: pass --resume, or another --workdir")
+    check_out(args.out, workdir, args)
     config = resolve_config(args, workdir)
-    return train(args, files, config, workdir)
+    from training.model.folder import staged_folder  # after the checks: training.model imports TensorFlow
+
+    with staged_folder(args.out) as folder:  # the model appears under --out whole, once written
+        sha256 = train(args, files, config, workdir, folder)
+    record = {"out": str(args.out.resolve()), "generator_sha256": sha256}
+    (workdir / EXPORTED).write_text(json.dumps(record) + "\n")
+    return 0
 
 
-def train(args: argparse.Namespace, files: list[Path], config: TrainConfig, workdir: Path) -> int:
+def train(args: argparse.Namespace, files: list[Path], config: TrainConfig, workdir: Path, folder: Path) -> str:
+    """Prepare, train, calibrate, export into ``folder`` (renamed onto ``--out`` by the caller) and judge the
+    model; returns the generator's sha256."""
     from training.evaluation.report import title, write_report
     from training.loop import Trainer
     from training.model import export_model, library_versions
     from training.preparation import prepare
+    from training.preparation.beam_spot import beam_spot_record
 
     workdir.mkdir(parents=True, exist_ok=True)
     config.save(workdir / "config.json")
@@ -166,7 +204,7 @@ def train(args: argparse.Namespace, files: list[Path], config: TrainConfig, work
     calibrated = trainer.holdout_figures(best["step"])
     clock.done("calibration", f"of {', '.join(calibration.knots) or 'no column'} on {config.calibration_muons:,} muons")
     manifest = export_model(
-        args.out,
+        folder,
         trainer.physical_generator.function,
         trainer.physical_discriminator.function,
         {
@@ -178,6 +216,7 @@ def train(args: argparse.Namespace, files: list[Path], config: TrainConfig, work
             "aux_range": dict(zip(AUX_GROUPS, data.aux_range.T.tolist(), strict=True)),
             "mu_plus_fraction": data.mu_plus_fraction,
             "muons_per_pot": data.info["sum_weights"] / pot,
+            "beam_spot": beam_spot_record(data.info["files"], data.holdout, data.holdout[:, -1]),
             "block_size": config.block_size,
             "training_sample": sample_description(data.info, pot, pot_source),
             "hyperparameters": {
@@ -196,6 +235,6 @@ def train(args: argparse.Namespace, files: list[Path], config: TrainConfig, work
         names = [f["path"] for f in data.info["files"]]
         sample = names[0] if len(names) == 1 else f"{len(names)} files"
         heading = title(args.out.name, f"{sample} held-out part", len(data.holdout), auc)
-        write_report(args.out, trainer.generate(len(data.holdout), seed=config.seed), data.holdout, heading)
+        write_report(folder, trainer.generate(len(data.holdout), seed=config.seed), data.holdout, heading)
     print(json.dumps(manifest.figures_of_merit, indent=2))
-    return 0
+    return manifest.files[GENERATOR]
