@@ -73,7 +73,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         )
     other = parser.add_argument_group("other modes")
     other.add_argument("--aux", type=Path, help="custom: npy file of an (n, 4) aux array (xy, z, pt, pz)")
-    other.add_argument("--seeds", type=Path, help="enhanced: a sample of seed muons (npy, Parquet, Arrow or ROOT)")
+    other.add_argument(
+        "--seeds",
+        type=Path,
+        help="enhanced: a sample of seed muons (npy, Parquet, Arrow or ROOT); seeds beyond the model's trained aux "
+        "range are clipped into it and counted, and refused only if they are most of the sample",
+    )
     other.add_argument("--smear", type=float, help="enhanced: aux smearing (default: Scott's rule)")
     other.add_argument("--plain-fraction", type=float, default=0.1, help="enhanced: plain share (default 0.1)")
     parser.add_argument(
