@@ -7,7 +7,9 @@ Three steps, each a subcommand (results as JSON lines in ``bench/results/product
 rows of id 22 and 2112, no metadata), by resampling a ``muongan sample`` reference with replacement
 and jittering every muon (momenta and position offsets by 2%, exact x = y = 0 kept, pz > 0 and |p|
 below the beam kept), so the distributions, ties and weights are those of a real simulation. The
-protons on target it stands for (the reference's muons_per_pot) go to ``production.json``.
+protons on target it stands for (the reference's muons_per_pot) go to ``production.json``. With ``--exact``
+the files hold the reference's own muons instead, in file order, split evenly (``--muons`` is then
+ignored): a production of the very muons a ``muongan sample`` run made, as FairShip would store them.
 
 ``run``: ``muongan describe`` and ``muongan train --steps 1000`` on the first ``--files`` files,
 each under ``/usr/bin/time -v`` (peak RSS of the process tree's largest process), recording wall
@@ -63,7 +65,8 @@ def make(args: argparse.Namespace) -> None:
     per_pot = float(reference.metadata["muons_per_pot"])
     rng = np.random.default_rng(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    per_file, chunk, started = args.muons // args.files, 1_000_000, time.perf_counter()
+    total = len(reference.muons) if args.exact else args.muons
+    per_file, chunk, started = total // args.files, 1_000_000, time.perf_counter()
     pots: dict[str, float] = {}  # protons on target each file stands for: its sum of weights / muons_per_pot
     for i in range(args.files):
         sum_weights = 0.0
@@ -71,7 +74,9 @@ def make(args: argparse.Namespace) -> None:
         with uproot.recreate(path) as file:
             tree = None
             for start in range(0, per_file, chunk):
-                muons = _jittered(reference.muons, min(chunk, per_file - start), rng)
+                size = min(chunk, per_file - start)
+                first = i * per_file + start
+                muons = reference.muons[first : first + size] if args.exact else _jittered(reference.muons, size, rng)
                 sum_weights += float(muons[:, -1].astype(np.float64).sum())
                 branches = fairship_branches(muons)
                 if start + chunk < per_file:  # the buffer row only at the very end of the file
@@ -201,6 +206,7 @@ def main() -> None:
     p.add_argument("--files", type=int, default=20)
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--exact", action="store_true", help="the reference's own muons, split evenly over the files")
     p = sub.add_parser("run")
     p.add_argument("--production", type=Path, required=True)
     p.add_argument("--files", type=int, required=True, help="train on the first this many files")

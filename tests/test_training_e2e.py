@@ -36,6 +36,10 @@ def test_manifest_checksums_and_fields(tiny_model: Path, tiny_sample: Path) -> N
     assert recorded["sha256"] == sha256_of(tiny_sample) and recorded["muons"] == len(sample)
     assert manifest.training_sample["muons"] == len(sample) and manifest.training_sample["pot_source"] == "metadata"
     assert manifest.muons_per_pot == pytest.approx(float(sample.metadata["muons_per_pot"]), rel=1e-12)
+    # The tiny sample is spotless, as SHiP's production: the model says so, and which FairShip flags go with it.
+    assert manifest.beam_spot is not None and manifest.beam_spot.convention == "spotless"
+    assert manifest.beam_spot.fairship_flags == "--SmearBeam 0.8 --PaintBeam 5"
+    assert "metadata" in manifest.beam_spot.source
     correlation = np.asarray(manifest.aux_correlation)
     np.testing.assert_allclose(correlation, correlation.T)
     np.testing.assert_allclose(np.diag(correlation), 1.0)
