@@ -126,3 +126,20 @@ def test_errors_are_one_clear_line_and_a_nonzero_status(tiny_model: Path, base_u
     )
     assert clash.returncode == 2 and "different modes" in clash.stderr
     assert not any(tmp_path.glob("a.npy*"))
+
+
+def test_the_output_folder_is_made_as_a_fresh_clone_needs(tiny_model: Path, tmp_path: Path) -> None:
+    """The docs write into data/, which a fresh clone does not have."""
+    out = tmp_path / "data" / "shards" / "muons.npy"
+    generate(out, "--model", tiny_model, "--seed", SEED, "--n", 10)
+    assert np.load(out).shape == (10, len(COLUMNS))
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--n", "0"), ("--n", "-3"), ("--draw-threads", "0"), ("--threads", "-1")]
+)
+def test_counts_below_their_least_are_refused(tiny_model: Path, tmp_path: Path, option: str, value: str) -> None:
+    options = {"--n": "5", option: value}
+    result = muongan("generate", "--model", tiny_model, "--out", tmp_path / "a.npy", *sum(options.items(), ()))
+    assert result.returncode == 2 and f"argument {option}: must be >= " in result.stderr
+    assert not any(tmp_path.iterdir())

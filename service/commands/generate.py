@@ -34,6 +34,14 @@ def _count(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    """A count that must be at least 1 (muons to write, threads to draw with)."""
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
 def _start(text: str) -> int:
     value = _count(text)
     if value > MAX_START:
@@ -57,7 +65,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", type=Path, required=True, help="output file; its suffix names the format")
     parser.add_argument("--format", choices=FORMATS, help="output format if the suffix does not say it")
-    parser.add_argument("--n", type=_count, help="number of muons (not with --aux: one muon per aux row)")
+    parser.add_argument("--n", type=_positive, help="number of muons (not with --aux: one muon per aux row)")
     parser.add_argument("--seed", type=_seed, default=0, help="seed of the random stream (default %(default)s)")
     parser.add_argument(
         "--start", type=_start, default=0, help="index of the first muon in the seed's stream (default %(default)s)"
@@ -89,9 +97,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     local = parser.add_argument_group("in-process (--model)")
     local.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="onnxruntime device")
-    local.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0: onnxruntime's choice)")
+    local.add_argument("--threads", type=_count, default=0, help="onnxruntime threads (0: onnxruntime's choice)")
     local.add_argument(
-        "--draw-threads", type=int, default=usable_cores(), help="threads drawing random inputs (default: the cores)"
+        "--draw-threads",
+        type=_positive,
+        default=usable_cores(),
+        help="threads drawing random inputs (default: the cores)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
@@ -200,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
     make = generate_from_server if args.url else generate_in_process
     with tqdm(total=n, unit="muon", unit_scale=True, file=sys.stderr, disable=args.no_progress) as bar:
         try:
+            args.out.parent.mkdir(parents=True, exist_ok=True)  # e.g. data/ in a fresh clone
             metadata = make(args, mode, n, bar.update)
         except (ModelError, ValueError, OSError) as error:
             bar.close()

@@ -21,6 +21,7 @@ from service.contract.muons import SampleError, column
 from service.samples.survey import Survey, identity, subsample
 
 MIN_N = 1000
+MAX_SEED = 2**32 - 1  # scikit-learn's largest random_state
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +67,9 @@ def _check(args: argparse.Namespace) -> None:
         raise UserError(f"--n-tails must be at least --n ({args.n}), got {args.n_tails}")
     if args.seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {args.seeds}")
+    last = MAX_SEED - args.seeds + 1  # the classifiers take seeds seed, seed + 1, ...: scikit-learn's range
+    if not 0 <= args.seed <= last:
+        raise UserError(f"--seed must be between 0 and {last:,} with --seeds {args.seeds}, got {args.seed}")
     if args.n_boosted is not None and args.n_boosted < MIN_N:
         raise UserError(f"--n-boosted must be at least {MIN_N}, got {args.n_boosted}")
     if args.out.exists() and not args.out.is_dir():

@@ -42,16 +42,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    """Refuse what would fail only after the simulation: bad numbers, an unknown format, no directory."""
+    """Refuse what would fail only after the simulation: bad numbers, an unknown format, a folder that cannot
+    be made or written; a missing folder is made."""
     if args.pot < 1 or args.workers < 1 or args.task_pot < 1:
         raise UserError("--pot, --workers and --task-pot must be positive")
+    if args.seed < 0:
+        raise UserError(f"--seed must be 0 or more, got {args.seed}")
     if args.format is None:
         try:
             format_from_suffix(args.out)
         except SampleError as error:
             raise UserError(f"{error}, or give --format") from None
     parent = Path(args.out).resolve().parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
+    try:
+        parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no data/, where the docs write
+    except OSError as error:
+        raise UserError(f"cannot write {args.out!r}: cannot make {parent}: {error.strerror or error}") from None
+    if not os.access(parent, os.W_OK):
         raise UserError(f"cannot write {args.out!r}: {parent} is not a writable directory")
 
 
