@@ -3,7 +3,9 @@
 Writes ``evaluation.json`` (all figures, :mod:`training.evaluation.evaluate`) and titled PNGs into ``--out``:
 the 1-D, 2-D and |p|-pT comparisons, the tail table and the boosted ESS gains. The model folder is
 left alone unless ``--update-model`` asks to record the figures in ``model.json``
-(``figures_of_merit.evaluation``; the ONNX files and their checksums are untouched).
+(``figures_of_merit.evaluation``, and its verdict as ``figures_of_merit.verdict``, which ``muongan serve``
+reads; the ONNX files and their checksums are untouched). The verdict against the project's goals
+(:mod:`training.evaluation.verdict`) ends what it prints.
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     from training.evaluation.plots import ess_figure, tails_figure
     from training.evaluation.radial import radial_figure
     from training.evaluation.report import save, title, write_report
+    from training.evaluation.verdict import lines, verdict
 
     _check(args)
     try:
@@ -129,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         figures["tails"], files, z_front, len(chosen), found.muons
     )
     figures = {"model": model.manifest.name, "generator_sha256": model.sha256, "reference": reference, **figures}
+    source = f"muongan evaluate against {reference['path']}, {n:,} muons a side, tails on {len(chosen):,}"
+    figures["verdict"] = verdict(figures, {"command": "evaluate", "description": source, "reference": reference})
     auc = figures["classifier_auc"]
     spread = f" +- {auc['std']:.4f}" if auc["std"] is not None else ""
     measured = f"{auc['mean']:.4f}{spread} ({args.seeds} seed{'s' if args.seeds > 1 else ''}"
@@ -142,8 +147,10 @@ def run(args: argparse.Namespace) -> int:
     (args.out / "evaluation.json").write_text(json.dumps(figures, indent=2) + "\n")
     if args.update_model:
         manifest = model.manifest
-        updated = manifest.model_copy(update={"figures_of_merit": {**manifest.figures_of_merit, "evaluation": figures}})
+        recorded = {**manifest.figures_of_merit, "evaluation": figures, "verdict": figures["verdict"]}
+        updated = manifest.model_copy(update={"figures_of_merit": recorded})
         updated.save(args.model)
     shown = ("classifier_auc", "classifier_auc_painted", "one_feature_auc", "fpd", "kpd")
     print(json.dumps({key: figures[key] for key in shown}, indent=2))
+    print("\n".join(lines(figures["verdict"])))
     return 0
