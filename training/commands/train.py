@@ -20,9 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from muongan.errors import UserError
 from service.contract.manifest import AUX_GROUPS, GENERATOR, MANIFEST
-from service.contract.muons import PHYSICAL_COLUMNS, UNITS, SampleError
+from service.contract.muons import PHYSICAL_COLUMNS, UNITS, SampleError, column
 from service.samples.sets import Member, expand, member, muons_per_pot
 from service.samples.survey import set_digest
 from training.config import AFTER_TRAINING, TrainConfig
@@ -174,10 +176,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def holdout_verdict(
+    generated: np.ndarray, holdout: np.ndarray, calibrated: dict[str, Any], region: dict[str, Any]
+) -> dict[str, Any]:
+    """The verdict on what training can measure: the held-out AUC, and the tail rates and physicality of as
+    many generated muons as the held-out part has; boosted generation is left to ``muongan evaluate``,
+    whose verdict on an independent reference replaces this one (``--update-model``)."""
+    from training.evaluation.physical import violations
+    from training.evaluation.tails import tail_table
+    from training.evaluation.verdict import verdict
+
+    figures = {
+        "classifier_auc": {"mean": calibrated["classifier_auc"], "std": None},
+        "n_per_side": calibrated["n_reference"],
+        "tails": tail_table(generated, holdout, float(holdout[:, column("z")].min())),
+        "physical_checks": {"plain": {"n": len(generated), "violations": violations(generated, region)}},
+    }
+    source = f"muongan train on the training sample's held-out part ({len(holdout):,} muons)"
+    return verdict(figures, {"command": "train", "description": source})
+
+
 def train(args: argparse.Namespace, files: list[Path], config: TrainConfig, workdir: Path, folder: Path) -> str:
     """Prepare, train, calibrate, export into ``folder`` (renamed onto ``--out`` by the caller) and judge the
     model; returns the generator's sha256."""
     from training.evaluation.report import title, write_report
+    from training.evaluation.verdict import lines
     from training.loop import Trainer
     from training.model import export_model, library_versions
     from training.preparation import prepare
@@ -203,6 +226,8 @@ def train(args: argparse.Namespace, files: list[Path], config: TrainConfig, work
     calibration = trainer.calibrate()
     calibrated = trainer.holdout_figures(best["step"])
     clock.done("calibration", f"of {', '.join(calibration.knots) or 'no column'} on {config.calibration_muons:,} muons")
+    generated = trainer.generate(len(data.holdout), seed=config.seed)
+    judged = holdout_verdict(generated, data.holdout, calibrated, data.scaling.to_dict())
     manifest = export_model(
         folder,
         trainer.physical_generator.function,
@@ -224,7 +249,11 @@ def train(args: argparse.Namespace, files: list[Path], config: TrainConfig, work
                 "feature_scaling": data.scaling.to_dict(),
                 "marginal_calibration": calibration.to_dict(),
             },
-            "figures_of_merit": {"training_holdout": best, "training_holdout_calibrated": calibrated},
+            "figures_of_merit": {
+                "training_holdout": best,
+                "training_holdout_calibrated": calibrated,
+                "verdict": judged,
+            },
             "versions": library_versions(),
         },
         seed=config.seed,
@@ -235,6 +264,7 @@ def train(args: argparse.Namespace, files: list[Path], config: TrainConfig, work
         names = [f["path"] for f in data.info["files"]]
         sample = names[0] if len(names) == 1 else f"{len(names)} files"
         heading = title(args.out.name, f"{sample} held-out part", len(data.holdout), auc)
-        write_report(folder, trainer.generate(len(data.holdout), seed=config.seed), data.holdout, heading)
+        write_report(folder, generated, data.holdout, heading)
     print(json.dumps(manifest.figures_of_merit, indent=2))
+    print("\n".join(lines(judged)))
     return manifest.files[GENERATOR]

@@ -96,6 +96,7 @@ def verdict(figures: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
     goals = []
     for goal in GOALS:
         measured = goal.measure(figures)
+        row: dict[str, Any]
         if isinstance(measured, str):
             row = {"value": None, "shown": measured, "result": NOT_MEASURED}
         else:
