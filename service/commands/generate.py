@@ -198,28 +198,39 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from service.client import MuonServiceError
+    from service.commands.signals import Stopped, stop_on_signals
     from service.engine.model import ModelError
     from service.samples.sinks import file_format
 
     try:
-        file_format(args.out, args.format)
-        mode = mode_of(args)
-        n = _rows(args, mode)
-    except ValueError as error:  # SampleError is a ValueError
-        print(f"muongan generate: {error}", file=sys.stderr)
-        return 2
-    make = generate_from_server if args.url else generate_in_process
-    with tqdm(total=n, unit="muon", unit_scale=True, file=sys.stderr, disable=args.no_progress) as bar:
-        try:
-            args.out.parent.mkdir(parents=True, exist_ok=True)  # e.g. data/ in a fresh clone
-            metadata = make(args, mode, n, bar.update)
-        except (ModelError, ValueError, OSError) as error:
-            bar.close()
-            print(f"muongan generate: {error}", file=sys.stderr)
-            return 2
-        except (MuonServiceError, httpx.HTTPError) as error:
-            bar.close()
-            print(f"muongan generate: {error}", file=sys.stderr)
-            return 1
+        with stop_on_signals():
+            try:
+                file_format(args.out, args.format)
+                mode = mode_of(args)
+                n = _rows(args, mode)
+            except ValueError as error:  # SampleError is a ValueError
+                print(f"muongan generate: {error}", file=sys.stderr)
+                return 2
+            make = generate_from_server if args.url else generate_in_process
+            with tqdm(total=n, unit="muon", unit_scale=True, file=sys.stderr, disable=args.no_progress) as bar:
+                try:
+                    args.out.parent.mkdir(parents=True, exist_ok=True)  # e.g. data/ in a fresh clone
+                    metadata = make(args, mode, n, bar.update)
+                except (ModelError, ValueError, OSError) as error:
+                    bar.close()
+                    print(f"muongan generate: {error}", file=sys.stderr)
+                    return 2
+                except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol) as error:
+                    bar.close()  # no server there, or not an http(s) URL: the user's to fix
+                    print(f"muongan generate: cannot connect to the service at {args.url}: {error}", file=sys.stderr)
+                    return 2
+                except (MuonServiceError, httpx.HTTPError) as error:
+                    bar.close()  # the service's own errors name their URL; httpx's (a dropped stream) do not
+                    where = "" if isinstance(error, MuonServiceError) else f"the service at {args.url}: "
+                    print(f"muongan generate: {where}{error}", file=sys.stderr)
+                    return 1
+    except Stopped as stop:
+        print(f"muongan generate: {stop} before {args.out} was complete; nothing written", file=sys.stderr)
+        return stop.exit_status
     print(summary(args.out, metadata))
     return 0

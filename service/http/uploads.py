@@ -30,6 +30,7 @@ UPLOAD_TYPES: dict[str, str] = {
     "application/x-root": "root",
 }
 AUX_FORMATS = ("npy", "arrow")
+SEED_FORMATS = ("npy", "arrow", "parquet", "root")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -51,19 +52,24 @@ async def read_body(request: Request, limit: int) -> bytes:
 def body_format(request: Request, body: bytes, allowed: tuple[str, ...]) -> str:
     """The upload's format: from its media type when it names one, else from its first bytes."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    send = f"send {accepted(allowed)}, with that media type as Content-Type"
     fmt = UPLOAD_TYPES.get(media_type)
     if fmt is None:
         try:
             fmt = detect_format(body[:8])
         except SampleError:
-            raise HTTPException(
-                415,
-                f"cannot tell the format of a {media_type or 'untyped'} body: send {', '.join(allowed)} "
-                f"with one of the media types {', '.join(k for k, v in UPLOAD_TYPES.items() if v in allowed)}",
-            ) from None
+            sent = f"a {media_type}" if media_type else "an untyped"
+            raise HTTPException(415, f"cannot tell the format of {sent} body: {send}") from None
     if fmt not in allowed:
-        raise HTTPException(415, f"{fmt} is not accepted here; send {', '.join(allowed)}")
+        raise HTTPException(415, f"{fmt} is not accepted here; {send}")
     return fmt
+
+
+def accepted(formats: tuple[str, ...]) -> str:
+    """Each format once, with the media types that name it: ``npy (application/x-npy), arrow (... or ...)``."""
+    return ", ".join(
+        f"{fmt} ({' or '.join(media for media, named in UPLOAD_TYPES.items() if named == fmt)})" for fmt in formats
+    )
 
 
 def parse_aux(body: bytes, fmt: str, groups: list[str], max_rows: int) -> np.ndarray:

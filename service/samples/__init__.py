@@ -7,7 +7,7 @@ manner of uproot. Every reader validates against the data contract before return
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -51,12 +51,17 @@ _MAGIC = (
 )
 
 
-def format_from_suffix(path: str | Path) -> str:
-    """The format a file name implies, or a :class:`SampleError` listing the known suffixes."""
+def format_from_suffix(path: str | Path, extra: Mapping[str, str] | None = None) -> str:
+    """The format a file name implies, or a :class:`SampleError` listing the known suffixes.
+
+    ``extra`` adds suffixes a caller writes but cannot read back as a sample (CSV), so that the list
+    in the error is every suffix that works there.
+    """
+    suffixes = {**_SUFFIXES, **(extra or {})}
     suffix = Path(path).suffix.lower()
-    if suffix not in _SUFFIXES:
-        raise SampleError(f"cannot tell the format of {str(path)!r}: use one of {', '.join(sorted(_SUFFIXES))}")
-    return _SUFFIXES[suffix]
+    if suffix not in suffixes:
+        raise SampleError(f"cannot tell the format of {str(path)!r}: use one of {', '.join(sorted(suffixes))}")
+    return suffixes[suffix]
 
 
 def detect_format(head: bytes) -> str:

@@ -9,6 +9,11 @@ FairShip does with such a file, this reader does too:
 - rows with ``|id| != 13`` are not muons and are skipped (and counted, by id);
 - the trailing all-zero buffer row is dropped (it is not counted as skipped: it is not a particle).
 
+An RNTuple of that name and those fields is read the same way (layouts ``rntuple-11`` and ``rntuple-17+``):
+uproot 5.7 writes one when a dict is assigned to a file (``file["pythia8-Geant4"] = {...}``), which is how
+a user is likely to make a seeds file, and uproot reads it back faithfully. FairShip reads only a TTree,
+so what this module writes is one (``mktree`` and ``extend``), and every error about an RNTuple says so.
+
 FairShip binds ``Float_t``; float64 branches (some private productions) are read as well. Files are
 read in chunks of entries, so a production of any size streams through bounded memory. Our writer
 adds our metadata as a JSON ``TObjString``, which FairShip ignores.
@@ -47,6 +52,11 @@ CHUNK_ENTRIES = 1 << 20
 _CM_PER_M = 100.0
 _PLAIN = ("x", "y", "z", "px", "py", "pz")
 _ORIGIN = ("ox", "oy", "oz", "opx", "opy", "opz")
+_TREE_CLASSES = ("TTree", "TNtuple", "TNtupleD")
+RNTUPLE_ADVICE = (
+    "this is an RNTuple (what uproot writes for file[name] = dict), and FairShip reads only a TTree: write one "
+    "with uproot's mktree and extend, as `muongan generate --out FILE.root` does, or send npy or Parquet"
+)
 
 
 def fairship_branches(muons: np.ndarray, z_offset_cm: float = Z_OFFSET_CM) -> dict[str, np.ndarray]:
@@ -98,8 +108,9 @@ def write(sample: Sample, path: Path, z_offset_cm: float = Z_OFFSET_CM) -> None:
 class FairShipTree:
     """An open ``pythia8-Geant4`` tree: its layout, our metadata if any, and its muons chunk by chunk.
 
-    ``layout`` is ``"fairship-11"`` (origin in ``x..pz``), ``"fairship-17+"`` (origin in ``ox..opz``) or
-    ``"muongan"`` (written by :func:`write`: the 11-leaf layout plus our metadata).
+    ``layout`` is ``"fairship-11"`` (origin in ``x..pz``), ``"fairship-17+"`` (origin in ``ox..opz``),
+    ``"muongan"`` (written by :func:`write`: the 11-leaf layout plus our metadata), or for an RNTuple
+    ``"rntuple-11"`` or ``"rntuple-17+"`` (the same rule on its fields). ``kind`` is ``"TTree"`` or ``"RNTuple"``.
     """
 
     def __init__(self, source: str | Path | BinaryIO, z_offset_cm: float | None = None) -> None:
@@ -117,21 +128,35 @@ class FairShipTree:
         if TREE not in self._file:
             held = ", ".join(self._file.keys()) or "nothing"
             raise SampleError(f"ROOT file has no {TREE!r} tree; it holds {held}")
+        classname = self._file.classname_of(TREE)
+        self.kind = "RNTuple" if classname.endswith("RNTuple") else "TTree"
+        self._noun, self._part = ("RNTuple", "field") if self.kind == "RNTuple" else ("tree", "branch")
+        if self.kind == "TTree" and classname not in _TREE_CLASSES:
+            raise SampleError(f"{TREE!r} in this ROOT file is a {classname}, not a TTree")
         try:
             self._tree = self._file[TREE]
-            leaves = sum(len(branch.member("fLeaves")) for branch in self._tree.itervalues(recursive=True))
+            if self.kind == "RNTuple":
+                leaves = len(self._tree.keys())
+            else:
+                leaves = sum(len(branch.member("fLeaves")) for branch in self._tree.itervalues(recursive=True))
             self.metadata: dict[str, str] = (
                 json.loads(str(self._file[METADATA_KEY])) if METADATA_KEY in self._file else {}
             )
         except Exception as error:  # a damaged file may fail only once the tree's own bytes are read
-            raise SampleError(f"cannot read tree {TREE!r}: {_one_line(error)}") from None
-        positions = _ORIGIN if leaves >= ORIGIN_LEAVES else _PLAIN
-        self.layout = "fairship-17+" if leaves >= ORIGIN_LEAVES else "muongan" if self.metadata else "fairship-11"
+            raise self._problem(f"cannot read {self._noun} {TREE!r}", error) from None
+        wide = leaves >= ORIGIN_LEAVES
+        positions = _ORIGIN if wide else _PLAIN
+        if self.kind == "RNTuple":
+            self.layout = "rntuple-17+" if wide else "rntuple-11"
+        else:
+            self.layout = "fairship-17+" if wide else "muongan" if self.metadata else "fairship-11"
         self._z_offset = float(self.metadata.pop("z_offset_cm", Z_OFFSET_CM)) if z_offset_cm is None else z_offset_cm
         self._branches = {"pdg": "id", "weight": "w", **dict(zip(_PLAIN, positions, strict=True))}
         missing = [name for name in self._branches.values() if name not in self._tree]
         if missing:
-            raise SampleError(f"tree {TREE!r} ({self.layout} layout) lacks branch(es) {', '.join(missing)}")
+            raise self._problem(
+                f"{self._noun} {TREE!r} ({self.layout} layout) lacks {self._part}(es) {', '.join(missing)}"
+            )
         self.entries = int(self._tree.num_entries)
 
     def __enter__(self) -> FairShipTree:
@@ -145,7 +170,12 @@ class FairShipTree:
             values = self._tree[name].array(entry_start=start, entry_stop=stop, library="np")
             return np.asarray(values, dtype=np.float64)
         except Exception as error:  # damaged baskets, jagged or non-numeric branches
-            raise SampleError(f"cannot read branch {name!r} of tree {TREE!r}: {_one_line(error)}") from None
+            raise self._problem(f"cannot read {self._part} {name!r} of {self._noun} {TREE!r}", error) from None
+
+    def _problem(self, what: str, error: Exception | None = None) -> SampleError:
+        """``what`` went wrong, with uproot's reason; for an RNTuple also what FairShip (and a safe upload) needs."""
+        text = f"{what}: {_one_line(error)}" if error is not None else what
+        return SampleError(f"{text}; {RNTUPLE_ADVICE}" if self.kind == "RNTuple" else text)
 
     def chunks(self, entries: int = CHUNK_ENTRIES) -> Iterator[Chunk]:
         """Muons in canonical units, ``entries`` tree entries at a time, buffer row dropped, non-muons skipped."""

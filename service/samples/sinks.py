@@ -47,7 +47,7 @@ def file_format(path: str | Path, fmt: str | None = None) -> str:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
         return fmt
-    return _SUFFIXES.get(Path(path).suffix.lower()) or format_from_suffix(path)
+    return format_from_suffix(path, _SUFFIXES)
 
 
 def record_batch(muons: np.ndarray, schema: pa.Schema = SCHEMA) -> pa.RecordBatch:

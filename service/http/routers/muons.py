@@ -240,7 +240,7 @@ async def enhanced(
     lease = await state.admit()
     try:
         body = await uploads.read_body(request, settings.max_upload_bytes)
-        fmt = uploads.body_format(request, body, tuple(uploads.UPLOAD_TYPES.values()))
+        fmt = uploads.body_format(request, body, uploads.SEED_FORMATS)
         seeds = uploads.parse_seeds(body, fmt, settings.max_seeds)
         if n * len(seeds) > settings.max_enhanced_work:
             raise HTTPException(
