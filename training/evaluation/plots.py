@@ -7,21 +7,25 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-TAIL_BAND = 0.15  # goal 2: within +-15%
-ESS_TARGET = 10.0  # goal 4: at least 10x
+from training.evaluation.verdict import ESS_GOAL, TAIL_BAND
 
 
 def tails_figure(rows: list[dict[str, Any]]) -> Figure:
     """Generated / reference rate per cut with its Poisson error and, just below it where the reference
     records its independent batches of protons, its shower-aware error; grey where the reference has too
-    few muons to judge."""
+    few muons to judge. A row where one side has no muon above the cut (a ratio of 0, or none) cannot sit
+    on the log axis: it is drawn at the axis's left edge, in red, and says which side is empty."""
     figure = Figure(figsize=(11, 0.45 * len(rows) + 1.8), layout="constrained")
     ax = figure.subplots()
     y = np.arange(len(rows))[::-1]
+    edge = 0.5 * min([1 - TAIL_BAND, *(row["ratio"] for row in rows if row["ratio"])])
     for row, position in zip(rows, y, strict=True):
-        if row["ratio"] is None:
-            continue
         colour = "C0" if row["enough"] else "0.6"
+        if not row["ratio"]:
+            empty = "no generated muon above the cut" if row["ratio"] == 0 else "no reference muon above the cut"
+            ax.plot(edge, position, marker="<", color="C3" if row["enough"] else "0.6", markersize=9)
+            ax.annotate(empty, (edge, position), xytext=(9, 0), textcoords="offset points", va="center", color="C3")
+            continue
         ax.errorbar(row["ratio"], position, xerr=row["ratio_error"] or 0.0, fmt="o", color=colour, capsize=3)
         if row.get("ratio_shower_error") is not None:
             ax.errorbar(
@@ -38,6 +42,7 @@ def tails_figure(rows: list[dict[str, Any]]) -> Figure:
     labels = [f"{row['cut']}  [ref {row['reference']['n']:,}, gen {row['generated']['n']:,}]" for row in rows]
     ax.set_yticks(y, labels, fontsize="small")
     ax.set_xscale("log")
+    ax.set_xlim(left=edge / 1.5)
     ax.set_xlabel(
         "generated / reference rate above the cut; errors: Poisson (dot), counting showers (thin, below it,\n"
         "where the reference records its batches of protons); grey: fewer than 300 reference muons there"
@@ -57,7 +62,7 @@ def ess_figure(ess: dict[str, Any]) -> Figure:
     ax.bar(x - 0.2, plain, 0.4, label="plain: muons above per muon generated")
     ax.bar(x + 0.2, boosted, 0.4, label=f"boosted x{ess['scale']:g} in that group: ESS above per muon generated")
     ax.scatter(
-        x + 0.2, [ESS_TARGET * p for p in plain], marker="_", s=600, color="k", zorder=3, label="goal: 10x plain"
+        x + 0.2, [ESS_GOAL * p for p in plain], marker="_", s=600, color="k", zorder=3, label="goal: 10x plain"
     )
     for i, group in enumerate(groups):
         gain = ess["groups"][group]["gain"]

@@ -1,0 +1,128 @@
+"""The verdict against the project's goals: judged from real figures, recorded by train, drawn in tails.png
+without hiding empty rows, and warned about by ``muongan serve``."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from matplotlib.text import Annotation
+
+from service.contract.manifest import Manifest
+from training.evaluation.plots import tails_figure
+from training.evaluation.verdict import FAIL, GOALS, INCOMPLETE, NOT_MEASURED, PASS, lines, verdict
+
+ROOT = Path(__file__).resolve().parents[1]
+MUONGAN = str(Path(sys.executable).parent / "muongan")
+SOURCE = {"command": "evaluate", "description": "a test"}
+
+
+@pytest.fixture(scope="module")
+def shipped() -> dict[str, Any]:
+    """The evaluation recorded for models/default: real figures that meet every goal (README)."""
+    manifest = json.loads((ROOT / "models" / "default" / "model.json").read_text())
+    figures: dict[str, Any] = manifest["figures_of_merit"]["evaluation"]
+    return figures
+
+
+def _no_tail_muons(figures: dict[str, Any]) -> dict[str, Any]:
+    """The same figures as a 1,000-step model gives them: AUC 0.97 and no muon in any tail."""
+    bad = copy.deepcopy(figures)
+    bad["classifier_auc"] = {"mean": 0.97, "std": 0.001, "values": [0.97], "columns": []}
+    for row in bad["tails"]:
+        row["generated"] = {"n": 0, "rate": 0.0, "error": 0.0}
+        row["ratio"], row["ratio_error"] = 0.0, None
+    return bad
+
+
+def test_the_shipped_figures_meet_every_goal(shipped: dict[str, Any]) -> None:
+    judged = verdict(shipped, SOURCE)
+    assert judged["overall"] == PASS and [row["result"] for row in judged["goals"]] == [PASS] * len(GOALS)
+    assert judged["goals"][0]["value"] == shipped["classifier_auc"]["mean"]
+    printed = lines(judged)
+    assert len(printed) == len(GOALS) + 1 and printed[-1].startswith("verdict: PASS: every goal met (a test)")
+    assert json.loads(json.dumps(judged)) == judged  # it goes into model.json as it is
+
+
+def test_a_model_with_no_tail_muons_fails_and_says_why(shipped: dict[str, Any]) -> None:
+    judged = verdict(_no_tail_muons(shipped), SOURCE)
+    results = {row["goal"]: row["result"] for row in judged["goals"]}
+    assert judged["overall"] == FAIL
+    assert results["two-sample classifier AUC"] == results["tail rates, generated / reference"] == FAIL
+    assert results["unphysical muons"] == PASS
+    printed = "\n".join(lines(judged))
+    assert "FAIL         two-sample classifier AUC (goal <= 0.53): 0.9700" in printed
+    assert "with no generated muon at all" in printed and "2 of 4 goals missed" in printed
+
+
+def test_unmeasured_goals_leave_the_verdict_incomplete(shipped: dict[str, Any]) -> None:
+    partial = {key: value for key, value in shipped.items() if key != "boosted_ess"}
+    judged = verdict(partial, SOURCE)
+    assert judged["overall"] == INCOMPLETE and judged["goals"][-1]["result"] == NOT_MEASURED
+    one_unphysical = copy.deepcopy(partial)
+    one_unphysical["physical_checks"]["plain"]["violations"]["pz_not_positive"] = 1
+    assert verdict(one_unphysical, SOURCE)["overall"] == FAIL  # a failure outranks what is not measured
+
+
+def test_tails_png_shows_the_rows_where_the_model_makes_no_muon(shipped: dict[str, Any]) -> None:
+    rows = _no_tail_muons(shipped)["tails"][:3] + shipped["tails"][3:]
+    ax = tails_figure(rows).axes[0]
+    notes = [text for text in ax.texts if isinstance(text, Annotation)]
+    assert [note.get_text() for note in notes] == ["no generated muon above the cut"] * 3
+    left, right = ax.get_xlim()
+    assert all(0 < left < note.xy[0] < right for note in notes)  # on the axis, not dropped off a log scale
+
+
+def test_train_records_what_it_can_judge(tiny_model: Path) -> None:
+    judged = Manifest.load(tiny_model).figures_of_merit["verdict"]
+    assert judged["source"]["command"] == "train" and "held-out part" in judged["source"]["description"]
+    results = {row["goal"]: row["result"] for row in judged["goals"]}
+    assert results["boosted ESS gain above the 99.9% quantile"] == NOT_MEASURED
+    assert results["unphysical muons"] == PASS  # the generator is physical by construction
+    assert judged["overall"] in (FAIL, INCOMPLETE)
+
+
+def _serve_log(model: Path) -> str:
+    """What ``muongan serve`` logs until its application has started."""
+    server = subprocess.Popen(
+        [MUONGAN, "serve", "--model", str(model), "--port", "0"], stderr=subprocess.PIPE, text=True
+    )
+    assert server.stderr is not None
+    log, deadline = [], time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            line = server.stderr.readline()
+            log.append(line)
+            if "Application startup complete" in line or not line:
+                break
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return "".join(log)
+
+
+def _with_verdict(model: Path, folder: Path, judged: dict[str, Any] | None) -> Path:
+    shutil.copytree(model, folder)
+    manifest = Manifest.load(folder)
+    figures = {key: value for key, value in manifest.figures_of_merit.items() if key != "verdict"}
+    manifest.model_copy(update={"figures_of_merit": figures | ({"verdict": judged} if judged else {})}).save(folder)
+    return folder
+
+
+def test_serve_warns_about_a_model_that_fails_the_goals(
+    tiny_model: Path, shipped: dict[str, Any], tmp_path: Path
+) -> None:
+    failing = _with_verdict(tiny_model, tmp_path / "failing", verdict(_no_tail_muons(shipped), SOURCE))
+    log = _serve_log(failing)
+    assert "Application startup complete" in log, log
+    [warning] = [line for line in log.splitlines() if " WARNING " in line]
+    assert "FAILS the project's goals (a test): two-sample classifier AUC 0.9700" in warning
+    silent = _serve_log(_with_verdict(tiny_model, tmp_path / "silent", None))
+    assert "records no verdict" in silent and " WARNING " not in silent
