@@ -53,7 +53,7 @@ COPY muongan muongan
 COPY service service
 # The packages' own test suites are a tenth of the environment and never run in an image.
 RUN uv pip install --no-deps . \
-    && find /opt/venv -depth -type d -name tests -prune -exec rm -rf {} +
+    && find /opt/venv -type d -name tests -prune -exec rm -rf {} +
 
 # ---------------------------------------------------------------------------------------------------------
 # onnxruntime-gpu with CUDA 13 and cuDNN 9 from their wheels (its `cuda` and `cudnn` extras). It shares
@@ -76,10 +76,18 @@ COPY training training
 RUN uv pip install --no-deps ".[train]"
 
 # ---------------------------------------------------------------------------------------------------------
-# What every image shares: the base, an unprivileged user, the venv on PATH. The venvs are copied in last.
+# What every image shares: the base, tini, an unprivileged user, the venv on PATH. The venvs are copied in last.
 FROM ${PYTHON_IMAGE} AS runtime
 
-RUN groupadd --system --gid 10001 muongan \
+# tini is PID 1 and passes signals on: the kernel ignores a signal PID 1 has no handler for, so a muongan that
+# re-raises SIGTERM after its graceful shutdown (as uvicorn does) would otherwise go on into interpreter
+# teardown with onnxruntime threads still running, and die there of an abort instead of the SIGTERM.
+# DL3008: versions are the base release's; pinning them would break with its next security update.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tini \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 muongan \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin muongan
 
 ENV PATH=/opt/venv/bin:${PATH} \
@@ -93,7 +101,7 @@ FROM runtime AS train
 COPY --from=builder-train /opt/venv /opt/venv
 USER 10001
 WORKDIR /tmp
-ENTRYPOINT ["muongan"]
+ENTRYPOINT ["tini", "--", "muongan"]
 CMD ["--help"]
 
 # ---------------------------------------------------------------------------------------------------------
@@ -105,6 +113,7 @@ LABEL org.opencontainers.image.title="muongan" \
 
 # Read-only for the service user (owned by root): a model folder is verified by sha256 at start, never written.
 COPY models/default /opt/muongan/models/default
+COPY deploy/healthcheck.py /opt/muongan/healthcheck.py
 
 # Streams still open on SIGTERM get 5 s, inside the 10 s a container engine waits before SIGKILL, so they are
 # cut by the service (no closing chunk: the client sees an error, never a short file presented as complete).
@@ -117,11 +126,11 @@ EXPOSE 8000
 
 # Liveness only: the process answers. Readiness (/readyz: model loaded) is for load balancers and k8s.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+    CMD ["python", "/opt/muongan/healthcheck.py", "/healthz"]
 
 # Settings come from MUONGAN_* environment variables; arguments after the image name add options,
 # e.g. `docker run ... muongan --max-concurrent 8`.
-ENTRYPOINT ["muongan", "serve", "--host", "0.0.0.0", "--port", "8000"]
+ENTRYPOINT ["tini", "--", "muongan", "serve", "--host", "0.0.0.0", "--port", "8000"]
 
 # ---------------------------------------------------------------------------------------------------------
 FROM service AS serve-gpu

@@ -68,7 +68,16 @@ def test_dockerfiles_pass_hadolint(dockerfile: str) -> None:
 
 def test_serving_images_have_no_training_code_and_run_unprivileged() -> None:
     stages = _stages()
-    assert list(stages) == ["builder", "builder-gpu", "builder-train", "runtime", "train", "service", "serve-gpu", "serve"]
+    assert list(stages) == [
+        "builder",
+        "builder-gpu",
+        "builder-train",
+        "runtime",
+        "train",
+        "service",
+        "serve-gpu",
+        "serve",
+    ]
     # One Python base for every image, given as a build argument: no CUDA base image, nothing else pulled.
     for name, lines in stages.items():
         base = lines[0].split()[1]
@@ -86,9 +95,11 @@ def test_serving_images_have_no_training_code_and_run_unprivileged() -> None:
     users = [line.split()[1] for line in service if line.startswith("USER ")]
     assert users and users[-1] not in {"root", "0"}
     (healthcheck,) = (line for line in service if line.startswith("HEALTHCHECK "))
-    assert f"127.0.0.1:{PORT}/healthz" in healthcheck
+    assert healthcheck.endswith('CMD ["python", "/opt/muongan/healthcheck.py", "/healthz"]')
+    assert "COPY deploy/healthcheck.py /opt/muongan/healthcheck.py" in service
+    assert f"http://127.0.0.1:{PORT}{{route}}" in (ROOT / "deploy" / "healthcheck.py").read_text()
     (entrypoint,) = (line for line in service if line.startswith("ENTRYPOINT "))
-    assert json.loads(entrypoint.removeprefix("ENTRYPOINT "))[:2] == ["muongan", "serve"]
+    assert json.loads(entrypoint.removeprefix("ENTRYPOINT "))[:4] == ["tini", "--", "muongan", "serve"]
     assert f'"--port", "{PORT}"' in entrypoint and f"EXPOSE {PORT}" in service
     env = dict(re.findall(r"(MUONGAN_\w+)=(\S+)", " ".join(line for line in service if line.startswith("ENV "))))
     settings = _settings_from(env)
@@ -117,7 +128,8 @@ def test_compose_runs_gpu_replicas_behind_nginx() -> None:
     assert muongan["deploy"]["replicas"] == 2
     (gpu,) = muongan["deploy"]["resources"]["reservations"]["devices"]
     assert gpu["driver"] == "nvidia" and gpu["capabilities"] == ["gpu"]
-    assert f"127.0.0.1:{PORT}/readyz" in " ".join(muongan["healthcheck"]["test"])
+    # Arguments without spaces: podman's Docker-compatible API splits them at spaces.
+    assert muongan["healthcheck"]["test"] == ["CMD", "python", "/opt/muongan/healthcheck.py", "/readyz"]
     assert muongan["expose"] == [str(PORT)] and "ports" not in muongan  # reachable only through nginx
     (models,) = muongan["volumes"]
     assert models["target"] == "/models" and models["read_only"]
