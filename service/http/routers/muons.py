@@ -87,15 +87,19 @@ def _muon_responses(mode: str) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def _upload_body(description: str, media_types: list[str]) -> dict[str, Any]:
+def _upload_route(mode: str, summary: str, description: str, formats: tuple[str, ...]) -> Any:
+    """``router.post`` for a route whose body is an upload: FastAPI cannot see a body read by hand, so its
+    schema is declared here, with the media types of exactly the ``formats`` the route accepts."""
     binary = {"schema": {"type": "string", "format": "binary"}}
-    return {
-        "requestBody": {
-            "required": True,
-            "description": description,
-            "content": {media_type: binary for media_type in media_types},
-        }
-    }
+    media_types = [media_type for media_type, fmt in uploads.UPLOAD_TYPES.items() if fmt in formats]
+    body = {"required": True, "description": description, "content": dict.fromkeys(media_types, binary)}
+    return router.post(
+        f"/v1/muons/{mode}",
+        response_class=Response,
+        responses=_muon_responses(mode),
+        summary=summary,
+        openapi_extra={"requestBody": body},
+    )
 
 
 def check_n(state: ServiceState, n: int, fmt: str) -> None:
@@ -162,16 +166,12 @@ async def boosted(request: Request, state: State, body: Annotated[Boosted, Body(
     return await deliver(request, state, lease, mode, body.seed, body.start, body.n, body.format)
 
 
-@router.post(
-    "/v1/muons/custom",
-    response_class=Response,
-    responses=_muon_responses("custom"),
-    summary="Muons for your own aux values (weight 1, not physical)",
-    openapi_extra=_upload_body(
-        "An (n, 4) array of non-negative aux values, columns xy, z, pt, pz: npy (float or int), or Arrow IPC "
-        "with columns named xy, z, pt, pz. One muon per row.",
-        ["application/x-npy", "application/vnd.apache.arrow.stream", "application/vnd.apache.arrow.file"],
-    ),
+@_upload_route(
+    "custom",
+    "Muons for your own aux values (weight 1, not physical)",
+    "An (n, 4) array of non-negative aux values, columns xy, z, pt, pz: npy (float or int), or Arrow IPC "
+    "with columns named xy, z, pt, pz. One muon per row.",
+    uploads.AUX_FORMATS,
 )
 async def custom(
     request: Request, state: State, seed: Seed = 0, start: Start = 0, format: FormatQuery = "arrow"
@@ -191,16 +191,12 @@ async def custom(
     return await deliver(request, state, lease, modes.Custom(aux), seed, start, len(aux), format)
 
 
-@router.post(
-    "/v1/muons/enhanced",
-    response_class=Response,
-    responses=_muon_responses("enhanced"),
-    summary="Muons like your seed muons, importance-weighted",
-    openapi_extra=_upload_body(
-        "Seed muons: npy (n, 7) or (n, 8) in canonical column order, Arrow IPC, Parquet or a FairShip ROOT "
-        "file; the media type names the format, else the content tells",
-        list(uploads.UPLOAD_TYPES),
-    ),
+@_upload_route(
+    "enhanced",
+    "Muons like your seed muons, importance-weighted",
+    "Seed muons: npy (n, 7) or (n, 8) in canonical column order, Arrow IPC, Parquet or a FairShip ROOT "
+    "file; the media type names the format, else the content tells",
+    uploads.SEED_FORMATS,
 )
 async def enhanced(
     request: Request,
