@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +15,11 @@ from muongan.cli import main
 from service.contract.muons import validate
 from service.samples import Sample, read_sample, write_sample
 from training.reference import driver
-from training.reference.cascade import Cascade, Hadrons, rotate_to
+from training.reference.cascade import Cascade, Hadrons
 from training.reference.decays import LongLived, MuonChannel, decay_to_muons, long_lived_table
 from training.reference.driver import Block, generate, run_task
 from training.reference.events import KINDS, ORIGINS
-from training.reference.geometry import MUON_MASS, Layout, fates, interaction_points, sample_distance
+from training.reference.geometry import MUON_MASS, Layout, fates, interaction_points, rotate_to, sample_distance
 from training.reference.pythia_setup import CASCADE, INSTANCES, Generator
 from training.reference.settings import BLOCKS, SourceSettings
 
@@ -79,6 +80,7 @@ def test_cascade_products_and_muons_start_downstream_of_their_parent() -> None:
         weight=np.full(n, 0.5),
         origin=np.zeros(n, dtype=np.int8),
         generation=np.ones(n, dtype=np.int8),
+        bias=np.ones(n),
     )
     muons, children = cascade.step(parents)
     assert len(children.pid) > n and len(muons.pdg) > 0
@@ -90,12 +92,7 @@ def test_cascade_products_and_muons_start_downstream_of_their_parent() -> None:
     assert np.all((muons.weight > 0) & (muons.weight < 0.5))
     # However many roulettes a line of hadrons survives, no hadron outweighs 1 / roulette_min, no muon 1.
     cap = 1 / SETTINGS.roulette_min
-    heavy = Hadrons(
-        *(getattr(children, name) for name in ("pid", "momentum", "position")),
-        children.weight * 0 + cap,
-        children.origin,
-        children.generation,
-    )
+    heavy = replace(children, weight=children.weight * 0 + cap)
     muons, grandchildren = cascade.step(heavy)
     assert len(grandchildren.pid) > 0 and grandchildren.weight.max() <= cap * (1 + 1e-12)
     assert np.all((muons.weight > 0) & (muons.weight <= 1))
@@ -157,8 +154,10 @@ def test_metadata_records_origins_generations_and_settings(sample: Sample) -> No
     for key in fractions:
         origin, kind = key.split("/")
         assert origin in ORIGINS and kind in KINDS
-    for key in ("primary/pi", "primary/K", "cascade/pi", "primary/resonance", "primary/charm"):
+    for key in ("primary/pi", "primary/K", "cascade/pi", "primary/resonance", "primary/charm", "primary/em_pair"):
         assert fractions[key] > 0
+    assert 0.01 < fractions["primary/em_pair"] + fractions["cascade/em_pair"] < 0.1  # 3-4% of the rate
+    assert "gamma -> mu mu" not in sample.metadata["missing_sources"]
     generations = json.loads(sample.metadata["generation_fractions"])
     assert sum(generations.values()) == pytest.approx(1.0) and generations["2"] > 0
     assert json.loads(sample.metadata["generator_settings"])["task_pot"] == SETTINGS.task_pot

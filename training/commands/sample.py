@@ -34,6 +34,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="protons per seeded task (the sample depends on it, not on --workers)",
     )
     parser.add_argument(
+        "--bias",
+        choices=("none", "tail"),
+        default="none",
+        help="tail: spend the CPU on muons with |p| > 100 GeV/c and pT > 3 GeV/c (SHiP's shield region), "
+        "with exact weights; the file's metadata says so (training/reference/biasing.py)",
+    )
+    parser.add_argument(
         "--beam-spot",
         action="store_true",
         help="paint FairShip's beam spot (0.8 cm Gaussian on a 5 cm ring) on the primary interactions; "
@@ -64,7 +71,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
-    settings = SourceSettings(task_pot=args.task_pot)
+    settings = SourceSettings(task_pot=args.task_pot, tail_biasing=args.bias == "tail")
     if args.beam_spot:
         settings = replace(settings, beam_sigma=FAIRSHIP_SMEAR, beam_paint_radius=FAIRSHIP_PAINT)
     start = time.perf_counter()

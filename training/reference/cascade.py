@@ -27,44 +27,21 @@ from dataclasses import dataclass
 import numpy as np
 import pythia8mc
 
+from training.reference.biasing import Biasing
 from training.reference.decays import LongLived, decay_rate, decay_to_muons
-from training.reference.events import KINDS, ORIGINS, Muons
-from training.reference.geometry import MUON_MASS, Fates, Layout, fates, sample_distance
+from training.reference.em_pairs import PHOTON, pair_muons
+from training.reference.events import KINDS, ORIGINS, Hadrons, Muons
+from training.reference.geometry import MUON_MASS, Fates, Layout, fates, rotate_to, sample_distance
 from training.reference.pythia_setup import CASCADE, MUON, NUCLEON_MASS, NUCLEONS, RESONANCE, Generator
 
 TRACKED = frozenset((211, 321, 130, 2212, 2112))  # and their antiparticles
+_COLLECTED = TRACKED | {PHOTON}  # what a collision hands on: hadrons to follow, photons to convert
 _KIND = {211: KINDS.index("pi"), 321: KINDS.index("K"), 130: KINDS.index("K0L")}
 _TRIES = 10  # Pythia may fail an event now and then; it then tries again with fresh random numbers
 
 
-@dataclass(frozen=True)
-class Hadrons:
-    """Long-lived hadrons of one generation at their production points, with their weights."""
-
-    pid: np.ndarray
-    momentum: np.ndarray  # (n, 4) px, py, pz, E in GeV
-    position: np.ndarray  # (n, 3) cm
-    weight: np.ndarray
-    origin: np.ndarray  # index into ORIGINS of the collision that made them
-    generation: np.ndarray
-
-    def take(self, rows: np.ndarray) -> Hadrons:
-        return Hadrons(*(getattr(self, name)[rows] for name in self.__dataclass_fields__))
-
-
 def tracked(pid: np.ndarray) -> np.ndarray:
     return np.isin(np.abs(pid), tuple(TRACKED))
-
-
-def rotate_to(vectors: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    """Rotate ``(n, 3)`` vectors given in a frame whose z axis is ``direction`` (unit, row by row) into
-    the lab frame: Rodrigues' rotation taking z onto the direction."""
-    axis = np.column_stack([-direction[:, 1], direction[:, 0], np.zeros(len(direction))])  # z x d
-    cos = direction[:, 2:3]
-    sin2 = np.sum(axis**2, axis=1, keepdims=True)
-    factor = np.divide(1.0 - cos, sin2, out=np.full_like(cos, 0.5), where=sin2 > 1e-24)
-    dot = np.sum(axis * vectors, axis=1, keepdims=True)
-    return vectors * cos + np.cross(axis, vectors) + axis * dot * factor
 
 
 def _next(pythia: pythia8mc.Pythia, beam: int, target: int, energy: float) -> None:
@@ -79,7 +56,7 @@ def collide(
     pythia: pythia8mc.Pythia, pid: np.ndarray, nucleon: np.ndarray, energy: np.ndarray, floor: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One collision per hadron: the index of the collision, PDG id and (px, py, pz, E) of each final
-    tracked hadron above ``floor`` GeV.
+    tracked hadron and photon above ``floor`` GeV.
 
     One ``next()`` per collision (``nextBatch`` takes one beam for the whole batch); the final
     particles are read in one pass, the only per-particle Python loop of the source.
@@ -91,7 +68,7 @@ def collide(
     for i, args in enumerate(zip(pid.tolist(), nucleon.tolist(), energy.tolist(), strict=True)):
         _next(pythia, *args)
         for particle in event:
-            if particle.e() > floor and particle.isFinal() and abs(particle.id()) in TRACKED:
+            if particle.e() > floor and particle.isFinal() and abs(particle.id()) in _COLLECTED:
                 parents.append(i)
                 ids.append(particle.id())
                 momenta.append((particle.px(), particle.py(), particle.pz(), particle.e()))
@@ -127,6 +104,7 @@ class Cascade:
 
     def __post_init__(self) -> None:
         self.settings = self.generator.settings
+        self.biasing = Biasing(self.settings)
 
     @property
     def muon_floor(self) -> float:
@@ -149,17 +127,26 @@ class Cascade:
         raise RuntimeError(f"the cascade did not end within {self.settings.max_generations} generations")
 
     def step(self, hadrons: Hadrons) -> tuple[Muons, Hadrons]:
-        """One generation: its decay muons and the hadrons its collisions make."""
-        h = hadrons.take(np.flatnonzero((hadrons.momentum[:, 2] > 0) & (hadrons.momentum[:, 3] > self.hadron_floor)))
+        """One generation: its decay muons, the muon pairs of its photons, and the hadrons its collisions make."""
+        forward = hadrons.momentum[:, 2] > 0
+        photon = hadrons.pid == PHOTON
+        pairs = pair_muons(
+            hadrons.take(np.flatnonzero(forward & photon & (hadrons.momentum[:, 3] > self.muon_floor))),
+            self.layout,
+            self.rng,
+        )
+        h = hadrons.take(np.flatnonzero(forward & ~photon & (hadrons.momentum[:, 3] > self.hadron_floor)))
         direction = h.momentum[:, :3] / np.linalg.norm(h.momentum[:, :3], axis=1, keepdims=True)
         rate = decay_rate(h.momentum, h.pid, self.table)
         fate = fates(self.layout, h.position[:, 2], direction[:, 2], h.pid, rate)
         children, resonances = self._collisions(h, direction, fate)
-        return Muons.concatenate([self._decays(h, direction, fate, rate), resonances]), children
+        return Muons.concatenate([self._decays(h, direction, fate, rate), resonances, pairs]), children
 
     def _decays(self, h: Hadrons, direction: np.ndarray, fate: Fates, rate: np.ndarray) -> Muons:
-        splits = self.settings.decay_splits
-        rows = np.repeat(np.flatnonzero((rate > 0) & (h.momentum[:, 3] > self.muon_floor) & (fate.decay > 0)), splits)
+        decaying = np.flatnonzero((rate > 0) & (h.momentum[:, 3] > self.muon_floor) & (fate.decay > 0))
+        splits = self.biasing.decay_splits(h.momentum[decaying])
+        rows = np.repeat(decaying, splits)
+        splits = np.repeat(splits, splits)
         distance = sample_distance(fate.take(rows), fate.decay_parts[rows], self.rng)
         pdg, momentum, branching = decay_to_muons(h.momentum[rows], h.pid[rows], self.table, self.rng)
         kind = np.array([_KIND[abs(p)] for p in h.pid[rows].tolist()], dtype=np.int8)
@@ -171,6 +158,7 @@ class Cascade:
             kind=kind,
             origin=h.origin[rows],
             generation=h.generation[rows],
+            bias=h.bias[rows] * self.settings.decay_splits / splits,
         )
 
     def _collisions(self, h: Hadrons, direction: np.ndarray, fate: Fates) -> tuple[Hadrons, Muons]:
@@ -187,9 +175,14 @@ class Cascade:
         # The least chance also caps a hadron's weight at 1 / roulette_min, however many roulettes its
         # ancestors survived: its muons' weights (x P(decay) x BR) then stay below 1.
         least = np.maximum(self.settings.roulette_min, weight * self.settings.roulette_min)
-        chance = np.clip(spare / self.settings.roulette_scale, least, 1.0)
+        base = np.clip(spare / self.settings.roulette_scale, least, 1.0)
+        chance = self.biasing.collision_chance(h.momentum[rows, 3], base, least)
+        # What the unbiased source's chance would have been, at the weight it would have given the hadron.
+        unbiased_least = np.maximum(self.settings.roulette_min, weight / h.bias[rows] * self.settings.roulette_min)
+        bias = h.bias[rows] * np.clip(spare / self.settings.roulette_scale, unbiased_least, 1.0) / chance
         worth = (spare > 0) & (self.rng.uniform(size=len(rows)) < chance)
-        rows, point, nucleon, weight = rows[worth], point[worth], nucleon[worth], weight[worth] / chance[worth]
+        rows, point, nucleon, bias = rows[worth], point[worth], nucleon[worth], bias[worth]
+        weight = weight[worth] / chance[worth]
         origin = np.where(
             point[:, 2] >= self.layout.absorber_start, ORIGINS.index("absorber"), ORIGINS.index("cascade")
         )
@@ -199,10 +192,16 @@ class Cascade:
         )
         momentum[:, :3] = rotate_to(momentum[:, :3], direction[rows][parent])
         children = Hadrons(
-            pid, momentum, point[parent], weight[parent], origin[parent].astype(np.int8), generation[parent]
+            pid,
+            momentum,
+            point[parent],
+            weight[parent],
+            origin[parent].astype(np.int8),
+            generation[parent],
+            bias[parent],
         )
         # Light resonances of a share of the same collisions, in the instance that forces their muon channels.
-        share = self.settings.cascade_resonance_fraction
+        share = self.biasing.resonance_share(energies)
         again = np.flatnonzero(self.rng.uniform(size=len(rows)) < share)
         parent, pdg, muon, fraction = forced_muons(
             self.generator.pythias[RESONANCE, NUCLEONS[0]],
@@ -216,9 +215,10 @@ class Cascade:
             pdg=pdg,
             position=point[parent],
             momentum=rotate_to(muon, direction[rows][parent]),
-            weight=weight[parent] * fraction / share,
+            weight=weight[parent] * fraction / share[parent],
             kind=np.full(len(pdg), KINDS.index("resonance"), dtype=np.int8),
             origin=origin[parent].astype(np.int8),
             generation=generation[parent],
+            bias=bias[parent] * self.settings.cascade_resonance_fraction / share[parent],
         )
         return children, resonances

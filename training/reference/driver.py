@@ -24,9 +24,11 @@ from tqdm import tqdm
 
 from service.contract.muons import COLUMNS, DTYPE
 from service.samples import Sample
-from training.reference.cascade import Cascade, Hadrons, tracked
+from training.reference.biasing import Biasing
+from training.reference.cascade import Cascade, tracked
 from training.reference.decays import long_lived_table
-from training.reference.events import KINDS, ORIGINS, Muons, Particles, forced_weight
+from training.reference.em_pairs import PHOTON
+from training.reference.events import KINDS, ORIGINS, Hadrons, Muons, Particles, forced_weight
 from training.reference.geometry import MUON_MASS, Layout, interaction_points
 from training.reference.pythia_setup import (
     CASCADE,
@@ -90,7 +92,7 @@ def _events_per_run(pot: int, settings: SourceSettings) -> dict[str, tuple[int, 
         ("charm", settings.charm_events_per_pot, settings.charm_fraction),
         ("beauty", settings.beauty_events_per_pot, settings.beauty_fraction),
     ):
-        n = max(1, round(pot * per_pot))
+        n = max(1, round(pot * per_pot * Biasing(settings).forced_factor))
         plan[run] = (n, fraction * pot / n)
     return plan
 
@@ -112,24 +114,29 @@ def _primaries(
                 done += len(batch)
 
 
-def _first_generation(particles: Particles, origin: np.ndarray, floor: float) -> Hadrons:
-    """The long-lived hadrons of primary collisions, at their production points."""
-    rows = np.flatnonzero((particles.status > 0) & tracked(particles.pid) & (particles.momentum[:, 3] > floor))
+def _first_generation(particles: Particles, origin: np.ndarray, floor: float) -> tuple[Hadrons, np.ndarray]:
+    """The long-lived hadrons and the photons of primary collisions, at their production points, and the
+    collision each comes from."""
+    collected = tracked(particles.pid) | (particles.pid == PHOTON)
+    rows = np.flatnonzero((particles.status > 0) & collected & (particles.momentum[:, 3] > floor))
     ones = np.ones(len(rows))
-    return Hadrons(
+    hadrons = Hadrons(
         pid=particles.pid[rows],
         momentum=particles.momentum[rows],
         position=origin[particles.event[rows]] + particles.vertex[rows],
         weight=ones,
         origin=np.zeros(len(rows), dtype=np.int8),
         generation=ones.astype(np.int8),
+        bias=ones,
     )
+    return hadrons, particles.event[rows]
 
 
 def _forced_muons(
-    particles: Particles, origin: np.ndarray, branching: dict[int, float], event_weight: float, kind: int
+    particles: Particles, origin: np.ndarray, branching: dict[int, float], event_weight: float, kind: int, bias: float
 ) -> Muons:
-    """Pythia's muons that descend from a forced decay, at their production vertex."""
+    """Pythia's muons that descend from a forced decay, at their production vertex; ``bias``: the biased
+    run's event weight over the unbiased source's."""
     rows = np.flatnonzero((particles.status > 0) & (np.abs(particles.pid) == 13))
     weight = forced_weight(particles, rows, branching) * event_weight
     rows, weight = rows[weight > 0], weight[weight > 0]
@@ -142,6 +149,7 @@ def _forced_muons(
         kind=codes + kind,
         origin=codes,
         generation=codes + 1,
+        bias=np.full(len(rows), bias),
     )
 
 
@@ -172,14 +180,17 @@ def run_task(settings: SourceSettings, seed: int, index: int, pot: int, progress
 
     first = first_batch(CASCADE, pot)
     for particles, origin, batch in _primaries(generator, CASCADE, pot, layout, rng):
-        found = cascade.run(_first_generation(particles, origin, cascade.hadron_floor))
+        hadrons, event = _first_generation(particles, origin, cascade.hadron_floor)
+        found = cascade.run(cascade.biasing.primary_roulette(hadrons, event, len(origin), rng))
         parts += found
         part_batches += [first + batch] * len(found)
         progress(len(origin))
+    bias = 1 / cascade.biasing.forced_factor
     for run, (n_events, event_weight) in _events_per_run(pot, settings).items():
         first = first_batch(run, n_events)
         for particles, origin, batch in _primaries(generator, run, n_events, layout, rng):
-            parts.append(_forced_muons(particles, origin, generator.branching[run], event_weight, KINDS.index(run)))
+            forced = _forced_muons(particles, origin, generator.branching[run], event_weight, KINDS.index(run), bias)
+            parts.append(forced)
             part_batches.append(first + batch)
     muons = Muons.concatenate(parts)
     batch_of = np.repeat(np.array(part_batches, dtype=np.int64), [len(part.weight) for part in parts])
@@ -187,8 +198,9 @@ def run_task(settings: SourceSettings, seed: int, index: int, pot: int, progress
     muons, batch_of = muons.take(chosen), batch_of[chosen]
     if np.any(muons.weight > 1.0):
         raise RuntimeError(f"weight {muons.weight.max()} above 1: raise the forced runs' events per POT")
-    floor = settings.weight_floor
+    floor = cascade.biasing.floors(muons.momentum)
     rows = np.flatnonzero((muons.weight >= floor) | (rng.uniform(size=len(muons.weight)) * floor < muons.weight))
+    floor = floor[rows]
     kept = muons.take(rows)
     table = np.empty((len(kept.weight), len(COLUMNS)), dtype=DTYPE)
     table[:, 0] = kept.pdg
@@ -286,11 +298,20 @@ def _assemble(blocks: list[Block], pot: int, seed: int, settings: SourceSettings
     weight = muons[:, -1].astype(np.float64)
 
     layout = Layout.from_settings(settings)
+    biasing = Biasing(settings)
     metadata = {
         "generator": "muongan sample (training.reference): Pythia 8 hadron cascade in a SHiP-like Mo/W target "
-        "and iron hadron absorber; muons with kinetic energy > "
+        "and iron hadron absorber, with muon pairs of its photons; muons with kinetic energy > "
         f"{settings.exit_kinetic_energy:g} GeV at the absorber exit (z = {layout.exit_z:g} cm), "
-        "stored at their production vertex and momentum",
+        "stored at their production vertex and momentum"
+        + (
+            f"; TAIL-BIASED towards |p| > {settings.tail_momentum:g} GeV/c and pT > {settings.tail_pt:g} GeV/c "
+            "with exact weights (see biasing)"
+            if biasing.on
+            else ""
+        ),
+        # How the run was biased (training/reference/biasing.py), or {"mode": "none"}.
+        "biasing": biasing.describe(),
         "muons_per_pot": repr(float(weight.sum() / pot)),
         "pot": str(pot),
         "seed": str(seed),
@@ -302,8 +323,8 @@ def _assemble(blocks: list[Block], pot: int, seed: int, settings: SourceSettings
         if settings.beam_sigma == 0 and settings.beam_paint_radius == 0
         else f"Gaussian sigma {settings.beam_sigma} cm plus a point on the circle of radius "
         f"{settings.beam_paint_radius} cm: run FairShip with --SmearBeam 0 --PaintBeam 0",
-        "missing_sources": "electromagnetic muon pairs (gamma -> mu mu, e+ e- -> mu mu): see training/reference/"
-        "README.md",
+        "missing_sources": "muon pairs from the photons of e+ e- showers and from e+ e- -> mu mu; charm and "
+        "beauty of the cascade's later collisions: see training/reference/README.md",
         # Share of the muon rate (sum of weights after the selection, before equalisation), by where the
         # muon comes from, and by the generation of the collision that made its parent; shares of rows.
         "source_fractions": json.dumps(_shares(tally.sources)),

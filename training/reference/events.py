@@ -77,8 +77,25 @@ def forced_weight(particles: Particles, rows: np.ndarray, branching: dict[int, f
     return np.where(forced, weight, 0.0)
 
 
-KINDS: tuple[str, ...] = ("pi", "K", "K0L", "resonance", "charm", "beauty")
+KINDS: tuple[str, ...] = ("pi", "K", "K0L", "resonance", "charm", "beauty", "em_pair")
 ORIGINS: tuple[str, ...] = ("primary", "cascade", "absorber")  # the collision that made the muon's parent
+
+
+@dataclass(frozen=True)
+class Hadrons:
+    """Long-lived hadrons (and photons, to convert) of one generation at their production points, with
+    their weights."""
+
+    pid: np.ndarray
+    momentum: np.ndarray  # (n, 4) px, py, pz, E in GeV
+    position: np.ndarray  # (n, 3) cm
+    weight: np.ndarray
+    origin: np.ndarray  # index into ORIGINS of the collision that made them
+    generation: np.ndarray
+    bias: np.ndarray  # weight / the weight the unbiased source would give it (training.reference.biasing)
+
+    def take(self, rows: np.ndarray) -> Hadrons:
+        return Hadrons(*(getattr(self, name)[rows] for name in self.__dataclass_fields__))
 
 
 @dataclass(frozen=True)
@@ -94,6 +111,7 @@ class Muons:
     kind: np.ndarray
     origin: np.ndarray
     generation: np.ndarray
+    bias: np.ndarray  # weight / the weight the unbiased source would give it (training.reference.biasing)
 
     def take(self, rows: np.ndarray) -> Muons:
         return Muons(*(getattr(self, name)[rows] for name in self.__dataclass_fields__))

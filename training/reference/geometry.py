@@ -28,6 +28,17 @@ def interaction_kind(pid: np.ndarray) -> np.ndarray:
     return kind
 
 
+def rotate_to(vectors: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """Rotate ``(n, 3)`` vectors given in a frame whose z axis is ``direction`` (unit, row by row) into
+    the lab frame: Rodrigues' rotation taking z onto the direction."""
+    axis = np.column_stack([-direction[:, 1], direction[:, 0], np.zeros(len(direction))])  # z x d
+    cos = direction[:, 2:3]
+    sin2 = np.sum(axis**2, axis=1, keepdims=True)
+    factor = np.divide(1.0 - cos, sin2, out=np.full_like(cos, 0.5), where=sin2 > 1e-24)
+    dot = np.sum(axis * vectors, axis=1, keepdims=True)
+    return vectors * cos + np.cross(axis, vectors) + axis * dot * factor
+
+
 @dataclass(frozen=True)
 class Layout:
     """Block edges along z and each block's material."""
@@ -103,10 +114,12 @@ class Layout:
 
 @dataclass(frozen=True)
 class Fates:
-    """Competing decay and interaction of hadrons along their straight path to the exit plane."""
+    """Two competing processes along a straight path to the exit plane: the one followed (a hadron's decay,
+    a photon's conversion into a muon pair: ``decay``) and the one it races (a nuclear interaction, a
+    conversion into e+ e-: ``interaction``)."""
 
-    decay: np.ndarray  # (n,) probability of decaying first, before the plane
-    interaction: np.ndarray  # (n,) probability of interacting first, before the plane
+    decay: np.ndarray  # (n,) probability that the followed process happens first, before the plane
+    interaction: np.ndarray  # (n,) probability that the other one happens first, before the plane
     decay_parts: np.ndarray  # (n, K) the same per block
     interaction_parts: np.ndarray
     rate: np.ndarray  # (n, K) total rate per block
@@ -117,21 +130,26 @@ class Fates:
         return Fates(*(getattr(self, name)[rows] for name in self.__dataclass_fields__))
 
 
-def fates(layout: Layout, z: np.ndarray, cos_z: np.ndarray, pid: np.ndarray, decay_rate: np.ndarray) -> Fates:
-    """Probabilities of decay and interaction in each block, for hadrons at ``z`` with z-cosine ``cos_z``
-    and decay rate ``decay_rate`` (1/cm, 0 for stable ones): piecewise-constant competing hazards."""
-    lengths = layout.path_lengths(z, cos_z)
-    interaction_rate = layout.interaction_rates(pid)
-    rate = interaction_rate + decay_rate[:, None]
+def competing(lengths: np.ndarray, followed: np.ndarray, other: np.ndarray) -> Fates:
+    """Piecewise-constant competing hazards: ``(n, K)`` path lengths and rates (1/cm) of the followed and
+    the other process in each block; the chance that each happens first, per block and in all."""
+    rate = followed + other
     depth = np.cumsum(rate * lengths, axis=1)
     entering = np.exp(-(depth - rate * lengths))
     happens = entering - np.exp(-depth)  # something happens in this block
-    decay_parts = happens * decay_rate[:, None] / rate
-    interaction_parts = happens * interaction_rate / rate
+    decay_parts = happens * followed / rate
+    interaction_parts = happens * other / rate
     start = np.cumsum(lengths, axis=1) - lengths
     return Fates(
         decay_parts.sum(axis=1), interaction_parts.sum(axis=1), decay_parts, interaction_parts, rate, lengths, start
     )
+
+
+def fates(layout: Layout, z: np.ndarray, cos_z: np.ndarray, pid: np.ndarray, decay_rate: np.ndarray) -> Fates:
+    """Probabilities of decay and interaction in each block, for hadrons at ``z`` with z-cosine ``cos_z``
+    and decay rate ``decay_rate`` (1/cm, 0 for stable ones)."""
+    lengths = layout.path_lengths(z, cos_z)
+    return competing(lengths, np.broadcast_to(decay_rate[:, None], lengths.shape), layout.interaction_rates(pid))
 
 
 def sample_distance(f: Fates, parts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -146,6 +164,15 @@ def sample_distance(f: Fates, parts: np.ndarray, rng: np.random.Generator) -> np
     return f.start[rows, k] + np.minimum(inside, length)
 
 
+def beam_offsets(n: int, sigma: float, radius: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """FairShip's beam spot (``CalculateBeamOffset`` in shipgen), x and y in cm: a Gaussian of ``sigma`` plus a
+    point on the circle of ``radius``, uniform in angle; ``run_simScript.py`` defaults to 0.8 and 5 cm."""
+    angle = rng.uniform(0.0, 2 * np.pi, n)
+    x = radius * np.cos(angle) + rng.normal(0.0, 1.0, n) * sigma
+    y = radius * np.sin(angle) + rng.normal(0.0, 1.0, n) * sigma
+    return x, y
+
+
 def interaction_points(n: int, layout: Layout, settings: SourceSettings, rng: np.random.Generator) -> np.ndarray:
     """``(n, 3)`` primary interaction points in the SHiP frame, cm.
 
@@ -154,9 +181,7 @@ def interaction_points(n: int, layout: Layout, settings: SourceSettings, rng: np
     angle: a ring, not a disc), else on the axis as in SHiP's production. z: the protons' interactions
     in the blocks.
     """
-    angle = rng.uniform(0.0, 2 * np.pi, n)
-    x = settings.beam_paint_radius * np.cos(angle) + rng.normal(0.0, 1.0, n) * settings.beam_sigma
-    y = settings.beam_paint_radius * np.sin(angle) + rng.normal(0.0, 1.0, n) * settings.beam_sigma
+    x, y = beam_offsets(n, settings.beam_sigma, settings.beam_paint_radius, rng)
     front = np.full(n, settings.target_front_z)
     f = fates(layout, front, np.ones(n), np.full(n, 2212), np.zeros(n))
     return np.column_stack([x, y, front + sample_distance(f, f.interaction_parts, rng)])

@@ -1,0 +1,137 @@
+"""Tail biasing: spend the CPU on the muons of SHiP's shield region, |p| > 100 GeV/c and pT > 3 GeV/c, with
+exact weights (``muongan sample --bias tail``).
+
+The unbiased source puts about one muon in 1e5 protons there, and most of its CPU into collisions of
+hadrons below 100 GeV, which cannot make such a muon: a collision's products share the beam's energy plus
+the struck nucleon's mass. Biasing changes only how often each random choice is made, never what it
+makes, and every muon's weight is divided by the change, so every weighted estimate keeps its expectation
+(in the bulk as in the tails; tests/test_reference_biasing.py checks it against the unbiased source):
+
+- **dull primary collisions, rouletted**: a proton's collision none of whose products could decay or
+  convert into a muon of the region (below) is followed with ``tail_primary_chance``, its products
+  weighted up: Pythia makes a collision in ~1e-4 s, following its cascade costs ten times more;
+- **soft collisions, rouletted**: a collision whose beam energy plus a nucleon mass is below the region's
+  momentum is made with ``tail_soft_chance`` times the unbiased source's chance, its products weighted up;
+- **decays, split**: a pi, K or K0L that could decay into a muon of the region (energy above the region's
+  momentum, pT above the region's less 0.3 GeV, more than the muon's largest momentum in the hadron's rest
+  frame, 0.236 GeV for K -> mu nu) decays ``tail_decay_splits`` times instead of ``decay_splits``;
+- **resonances, replayed more**: every collision that could feed the region is made again in the
+  instance forcing light resonances into muon channels (share ``tail_resonance_fraction``), and the forced
+  runs (resonances, charm, beauty from the proton's collision) have ``tail_forced_factor`` times the events;
+- **no equalisation in the region**: muons of the region keep their own weights (floor 0).
+
+The copies of a split decay share their parent, so their muons are not independent: errors of rates
+over the file's independent batches of protons (``independent_blocks``) count that, the plain
+(sum w)^2 / sum w^2 does not (bench/tail_biasing.py reports both).
+
+Each muon also carries ``bias``: how much larger its weight is than the same muon's in the unbiased
+source, so that a biased run can tell what the unbiased one would have given (its sum of squared weights).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from training.reference.events import Hadrons
+from training.reference.settings import SourceSettings
+
+# The largest muon momentum in the rest frame of a pi, K or K0L (K -> mu nu: 0.236 GeV), with room to spare.
+_REST_FRAME_MOMENTUM = 0.3
+
+
+@dataclass(frozen=True)
+class Biasing:
+    """The biasing rules of a run; with ``tail_biasing`` off every rule is the unbiased source's."""
+
+    settings: SourceSettings
+
+    @property
+    def on(self) -> bool:
+        return self.settings.tail_biasing
+
+    def in_region(self, momentum: np.ndarray) -> np.ndarray:
+        """Whether muons with (px, py, pz) lie in the region the biasing serves."""
+        s = self.settings
+        return (np.linalg.norm(momentum[:, :3], axis=1) > s.tail_momentum) & (
+            np.hypot(momentum[:, 0], momentum[:, 1]) > s.tail_pt
+        )
+
+    def feeds_region(self, energy: np.ndarray) -> np.ndarray:
+        """Whether a collision of a beam of this energy (on a nucleon at rest) can make a muon of the region."""
+        return energy + 1.0 >= self.settings.tail_momentum
+
+    def in_reach(self, momentum: np.ndarray) -> np.ndarray:
+        """Whether particles with (px, py, pz, E) could decay (or convert) into a muon of the region."""
+        s = self.settings
+        return (momentum[:, 3] > s.tail_momentum) & (
+            np.hypot(momentum[:, 0], momentum[:, 1]) > s.tail_pt - _REST_FRAME_MOMENTUM
+        )
+
+    def decay_splits(self, momentum: np.ndarray) -> np.ndarray:
+        """Decays sampled per hadron with (px, py, pz, E)."""
+        s = self.settings
+        if not self.on:
+            return np.full(len(momentum), s.decay_splits)
+        return np.where(self.in_reach(momentum), s.tail_decay_splits, s.decay_splits)
+
+    def primary_roulette(self, hadrons: Hadrons, event: np.ndarray, n_events: int, rng: np.random.Generator) -> Hadrons:
+        """The primary collisions' hadrons and photons (``event``: the collision of each) that are followed:
+        all of a collision with one in reach of the region, and those of the others with
+        ``tail_primary_chance``, weighted back."""
+        if not self.on:
+            return hadrons
+        lively = np.zeros(n_events, dtype=bool)
+        lively[event[self.in_reach(hadrons.momentum)]] = True
+        chance = np.where(lively, 1.0, self.settings.tail_primary_chance)
+        followed = rng.uniform(size=n_events) < chance
+        rows = np.flatnonzero(followed[event])
+        kept = hadrons.take(rows)
+        factor = chance[event[rows]]
+        return replace(kept, weight=kept.weight / factor, bias=kept.bias / factor)
+
+    def collision_chance(self, energy: np.ndarray, chance: np.ndarray, least: np.ndarray) -> np.ndarray:
+        """The chance of making each collision, from the unbiased source's ``chance`` (at least ``least``)."""
+        if not self.on:
+            return chance
+        soft = np.clip(chance * self.settings.tail_soft_chance, least, 1.0)
+        return np.where(self.feeds_region(energy), chance, soft)
+
+    def resonance_share(self, energy: np.ndarray) -> np.ndarray:
+        """The share of collisions made again with light resonances forced into muon channels."""
+        share = np.full(len(energy), self.settings.cascade_resonance_fraction)
+        if not self.on:
+            return share
+        return np.where(self.feeds_region(energy), self.settings.tail_resonance_fraction, share)
+
+    @property
+    def forced_factor(self) -> float:
+        """Events of the forced runs per POT, relative to the unbiased source."""
+        return self.settings.tail_forced_factor if self.on else 1.0
+
+    def floors(self, momentum: np.ndarray) -> np.ndarray:
+        """The equalisation floor of each muon: none in the region when biased."""
+        floor = np.full(len(momentum), self.settings.weight_floor)
+        return np.where(self.in_region(momentum), 0.0, floor) if self.on else floor
+
+    def describe(self) -> str:
+        """The metadata's ``biasing`` entry: none, or what was biased and how."""
+        s = self.settings
+        if not self.on:
+            return json.dumps({"mode": "none"})
+        return json.dumps(
+            {
+                "mode": "tail",
+                "region": {"p_min_GeV": s.tail_momentum, "pt_min_GeV": s.tail_pt},
+                "dull_primary_chance": s.tail_primary_chance,
+                "soft_collision_chance": s.tail_soft_chance,
+                "decay_splits_in_reach": s.tail_decay_splits,
+                "resonance_replay_share_in_reach": s.tail_resonance_fraction,
+                "forced_run_factor": s.tail_forced_factor,
+                "equalisation_floor_in_region": 0.0,
+                "weights": "exact: every biased choice divides the muon's weight by its change, so weighted "
+                "estimates are unbiased everywhere; split decays make correlated rows (use independent_blocks)",
+            }
+        )
