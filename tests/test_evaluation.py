@@ -18,6 +18,7 @@ from training.evaluation.distances import fpd, kpd
 from training.evaluation.physical import all_physical
 from training.evaluation.showers import with_shower_errors
 from training.evaluation.tails import MIN_REFERENCE, tail_table
+from training.evaluation.verdict import GOALS
 
 
 def _evaluate(model: Path, reference: Path, out: Path, *extra: str) -> int:
@@ -31,8 +32,9 @@ def evaluated(tiny_model: Path, tiny_sample: Path, tmp_path_factory: pytest.Temp
     root = tmp_path_factory.mktemp("evaluated")
     model = root / "model"
     shutil.copytree(tiny_model, model)
-    assert _evaluate(model, tiny_sample, root / "out", "--update-model") == 0
-    return model, root / "out"
+    out = root / "runs" / "evaluation"  # its parent does not exist yet, as data/ or runs/ in a fresh clone
+    assert _evaluate(model, tiny_sample, out, "--update-model") == 0
+    return model, out
 
 
 def test_evaluation_reports_every_figure(evaluated: tuple[Path, Path], tiny_sample: Path) -> None:
@@ -89,6 +91,18 @@ def test_shower_errors_need_the_whole_reference(tiny_model: Path, tiny_sample: P
     figures = json.loads((tmp_path / "evaluation.json").read_text())
     assert figures["tail_shower_errors"].startswith("not taken: the tail table uses 2,000 of")
     assert all("shower_error" not in row["reference"] for row in figures["tails"])
+
+
+def test_the_verdict_is_written_and_recorded_in_the_model(evaluated: tuple[Path, Path]) -> None:
+    """evaluate judges the figures against the project's goals; --update-model makes it the model's verdict."""
+    model, out = evaluated
+    figures = json.loads((out / "evaluation.json").read_text())
+    judged = figures["verdict"]
+    assert [row["goal"] for row in judged["goals"]] == [goal.name for goal in GOALS]
+    assert judged["goals"][0]["value"] == figures["classifier_auc"]["mean"]
+    assert judged["source"]["reference"]["sha256"] == figures["reference"]["sha256"]
+    assert judged["overall"] in ("PASS", "FAIL", "INCOMPLETE")
+    assert Manifest.load(model).figures_of_merit["verdict"] == judged
 
 
 def test_the_model_folder_changes_only_with_update_model(
