@@ -19,9 +19,8 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # ---------------------------------------------------------------------------------------------------------
-# The virtual environment of the service: runtime dependencies, then the project without training/ (the
-# serving image must not be able to import TensorFlow code). uv installs it and stays in this stage.
-FROM ${PYTHON_IMAGE} AS builder
+# uv and an empty virtual environment; uv stays in the builder stages.
+FROM ${PYTHON_IMAGE} AS builder-base
 
 ARG UV_VERSION=0.13.9
 
@@ -44,11 +43,19 @@ RUN python3 -m venv /opt/uv \
     && uv venv --python python3 /opt/venv
 
 WORKDIR /src
+# The dependency lists alone: README.md (the package's long description) comes with the code, so an edit to
+# it does not download every dependency again.
+COPY pyproject.toml ./
 
-# Dependencies first: this layer is rebuilt only when pyproject.toml changes, not on every code edit.
-COPY pyproject.toml README.md ./
+# ---------------------------------------------------------------------------------------------------------
+# The service's environment: runtime dependencies, then the project without training/ (the serving image must
+# not be able to import TensorFlow code). Dependencies first: that layer is rebuilt only when pyproject.toml
+# changes, not on every code edit.
+FROM builder-base AS builder
+
 RUN uv pip install -r pyproject.toml
 
+COPY README.md ./
 COPY muongan muongan
 COPY service service
 # The packages' own test suites are a tenth of the environment and never run in an image.
@@ -68,12 +75,16 @@ RUN uv pip uninstall onnxruntime \
     && /opt/venv/bin/python -c "import onnxruntime as ort; assert 'CUDAExecutionProvider' in ort.get_available_providers()"
 
 # ---------------------------------------------------------------------------------------------------------
-# The training environment: the runtime one plus the train extra and training/, installed as a package.
-FROM builder AS builder-train
+# The training environment: runtime and train dependencies (their own layer, so a code edit downloads no
+# TensorFlow), then the project with training/, installed as a package.
+FROM builder-base AS builder-train
 
 RUN uv pip install -r pyproject.toml --extra train
+COPY README.md ./
+COPY muongan muongan
+COPY service service
 COPY training training
-RUN uv pip install --no-deps ".[train]"
+RUN uv pip install --no-deps .
 
 # ---------------------------------------------------------------------------------------------------------
 # What every image shares: the base, tini, an unprivileged user, the venv on PATH. The venvs are copied in last.

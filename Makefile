@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint venv clean nginx chromium validate-deploy podman images image image-base image-train image-nginx image-gpu test-images image-clean
+.PHONY: serve test lint venv clean nginx chromium validate-deploy podman images image image-run image-base image-train image-nginx image-gpu test-image-gpu test-images image-clean
 
 # The stamp is newer than pyproject.toml once the environment matches it.
 $(VENV)/.installed: pyproject.toml
@@ -76,6 +76,10 @@ image-base: podman
 image: image-base
 	$(BUILD) --build-arg PYTHON_IMAGE=$(BASE_IMAGE) --target serve -t $(IMAGE) .
 
+# One command from a fresh clone: build the serving image and serve on http://$(HOST):$(PORT) (Ctrl-C stops it).
+image-run: image
+	$(PODMAN) run --rm -p $(HOST):$(PORT):8000 $(IMAGE)
+
 image-train: image-base
 	$(BUILD) --build-arg PYTHON_IMAGE=$(BASE_IMAGE) --target train -t $(TRAIN_IMAGE) .
 
@@ -84,9 +88,11 @@ image-nginx: image-base
 
 images: image image-train image-nginx
 
-# The GPU serving image: several GB of CUDA wheels, so not part of `make test`; its own check follows the build.
-image-gpu: image-base $(VENV)/.installed
+# The GPU serving image: several GB of CUDA wheels, so not part of `make test`; `make test-image-gpu` checks it.
+image-gpu: image-base
 	$(BUILD) --build-arg PYTHON_IMAGE=$(BASE_IMAGE) --target serve-gpu -t $(GPU_IMAGE) .
+
+test-image-gpu: $(VENV)/.installed image-gpu
 	MUONGAN_TEST_GPU_IMAGE=1 $(BIN)/python -m pytest -q tests/test_image_gpu.py
 
 # The images built and run for real: serving, compose with replicas behind nginx, training.

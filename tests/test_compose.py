@@ -150,7 +150,7 @@ def test_a_replica_killed_mid_stream_fails_only_its_own_stream(stack: Stack) -> 
     replicas = stack.replicas()
     # Larger than what the buffers between replica and client hold, so the unread stream stays open.
     n = 2_000_000
-    params = {"n": n, "seed": SEED, "format": "npy"}
+    params: dict[str, str | int] = {"n": n, "seed": SEED, "format": "npy"}
     with httpx.Client(timeout=60) as client:
         whole = client.get(f"{stack.url}/v1/muons", params=params).content
         with client.stream("GET", f"{stack.url}/v1/muons", params=params) as doomed:

@@ -69,6 +69,7 @@ def test_dockerfiles_pass_hadolint(dockerfile: str) -> None:
 def test_serving_images_have_no_training_code_and_run_unprivileged() -> None:
     stages = _stages()
     assert list(stages) == [
+        "builder-base",
         "builder",
         "builder-gpu",
         "builder-train",
@@ -82,7 +83,7 @@ def test_serving_images_have_no_training_code_and_run_unprivileged() -> None:
     for name, lines in stages.items():
         base = lines[0].split()[1]
         assert base == "${PYTHON_IMAGE}" or base in list(stages)[: list(stages).index(name)], lines[0]
-    for name in ("builder", "builder-gpu", "runtime", "service", "serve-gpu", "serve"):
+    for name in ("builder-base", "builder", "builder-gpu", "runtime", "service", "serve-gpu", "serve"):
         lines = " ".join(stages[name])
         assert "training" not in lines and "[train" not in lines and "tensorflow" not in lines.lower()
     gpu = " ".join(stages["builder-gpu"])

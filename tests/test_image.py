@@ -127,7 +127,7 @@ def test_ready_within_a_minute_serving_the_in_process_bytes(
     assert (tmp_path / f"served.{suffix}").read_bytes() == local
 
     # The body as the service sends it, no client in between, read back by its own library.
-    params = {"n": N, "seed": SEED, "start": START, "format": suffix}
+    params: dict[str, str | int] = {"n": N, "seed": SEED, "start": START, "format": suffix}
     body = httpx.get(f"{url}/v1/muons", params=params, timeout=120)
     assert body.status_code == 200 and body.headers["x-muon-count"] == str(N)
     (tmp_path / f"body.{suffix}").write_bytes(body.content)
@@ -167,7 +167,7 @@ def test_sigterm_ends_it_within_10_s_cutting_an_open_stream(image: str) -> None:
     name = f"muongan-test-sigterm-{os.getpid()}"
     with running(image, name) as url:
         wait_ready(f"{url}/readyz", name)
-        params = {"n": 10**9, "seed": SEED, "format": "arrow"}
+        params: dict[str, str | int] = {"n": 10**9, "seed": SEED, "format": "arrow"}
         with httpx.stream("GET", f"{url}/v1/muons", params=params, timeout=30) as response:
             assert response.status_code == 200
             chunks = response.iter_bytes()
