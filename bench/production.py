@@ -8,8 +8,9 @@ rows of id 22 and 2112, no metadata), by resampling a ``muongan sample`` referen
 and jittering every muon (momenta and position offsets by 2%, exact x = y = 0 kept, pz > 0 and |p|
 below the beam kept), so the distributions, ties and weights are those of a real simulation. The
 protons on target it stands for (the reference's muons_per_pot) go to ``production.json``. With ``--exact``
-the files hold the reference's own muons instead, in file order, split evenly (``--muons`` is then
-ignored): a production of the very muons a ``muongan sample`` run made, as FairShip would store them.
+the files hold the reference's own muons instead (``--muons`` is then ignored): its independent batches of
+protons dealt out to the files in turn, so that each file is a representative job of one production, as
+FairShip would store it, and no shower is split between files.
 
 ``run``: ``muongan describe`` and ``muongan train --steps 1000`` on the first ``--files`` files,
 each under ``/usr/bin/time -v`` (peak RSS of the process tree's largest process), recording wall
@@ -57,6 +58,17 @@ def _jittered(reference: np.ndarray, n: int, rng: np.random.Generator) -> np.nda
     return muons.astype(np.float32)
 
 
+def _dealt(metadata: dict[str, str], files: int) -> list[np.ndarray]:
+    """Row numbers of each file: the sample's independent batches of protons (its ``independent_blocks``)
+    dealt out in turn."""
+    from training.reference.settings import BLOCKS
+
+    sizes = np.asarray(json.loads(metadata[BLOCKS])["rows"], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    blocks = [np.arange(start, start + size) for start, size in zip(starts, sizes, strict=True)]
+    return [np.concatenate(blocks[k::files]) for k in range(files)]
+
+
 def make(args: argparse.Namespace) -> None:
     from service.samples import read_sample
     from service.samples.root import TREE, fairship_branches
@@ -65,18 +77,20 @@ def make(args: argparse.Namespace) -> None:
     per_pot = float(reference.metadata["muons_per_pot"])
     rng = np.random.default_rng(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    total = len(reference.muons) if args.exact else args.muons
-    per_file, chunk, started = total // args.files, 1_000_000, time.perf_counter()
+    per_file, chunk, started = args.muons // args.files, 1_000_000, time.perf_counter()
+    dealt = _dealt(reference.metadata, args.files) if args.exact else None
     pots: dict[str, float] = {}  # protons on target each file stands for: its sum of weights / muons_per_pot
     for i in range(args.files):
         sum_weights = 0.0
         path = args.out / f"pythia8_Geant4_10.0_withCharmandBeauty{i * 1000}_mu.root"
+        if dealt is not None:
+            per_file = len(dealt[i])
         with uproot.recreate(path) as file:
             tree = None
             for start in range(0, per_file, chunk):
                 size = min(chunk, per_file - start)
-                first = i * per_file + start
-                muons = reference.muons[first : first + size] if args.exact else _jittered(reference.muons, size, rng)
+                rows = None if dealt is None else dealt[i][start : start + size]
+                muons = _jittered(reference.muons, size, rng) if rows is None else reference.muons[rows]
                 sum_weights += float(muons[:, -1].astype(np.float64).sum())
                 branches = fairship_branches(muons)
                 if start + chunk < per_file:  # the buffer row only at the very end of the file
