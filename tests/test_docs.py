@@ -68,3 +68,32 @@ def test_what_the_quick_start_writes_is_ignored_by_git() -> None:
         ["git", "check-ignore", "--no-index", *sorted(written)], cwd=ROOT, capture_output=True, text=True
     ).stdout.split()
     assert set(ignored) == written
+
+
+def test_usage_shows_the_shipped_models_own_muons_and_they_are_physical() -> None:
+    """docs/USAGE.md's outputs were recorded on models/default: its sha256 wherever one is shown, every muon shown
+    goes forward with a positive weight (a stale test model's pz = -4.45 once sat beside "every muon is physical")."""
+    manifest = json.loads((ROOT / "models" / "default" / "model.json").read_text())
+    shown = re.findall(r"sha256[^0-9a-f]{1,5}([0-9a-f]{16,64})", USAGE)
+    assert shown and all(manifest["files"]["generator.onnx"].startswith(sha) for sha in shown), shown
+    outputs = "\n".join(re.findall(r"```console\n(.*?)```", USAGE, flags=re.DOTALL))
+    rows = [line.split(",") for line in outputs.splitlines() if re.fullmatch(r"-?13,(?:[^,]+,){6}[^,]+", line)]
+    assert len(rows) >= 15
+    assert all(float(row[6]) > 0 and float(row[7]) > 0 for row in rows), [row for row in rows if float(row[6]) <= 0]
+    assert all(float(pz) > 0 for pz in re.findall(r"'pz': (-?[\d.e+-]+)", outputs))
+
+
+def test_usage_says_how_to_make_a_seeds_file_before_using_one() -> None:
+    made = re.search(r"np\.save\(\"seeds\.npy\"|--out seeds\.npy", USAGE)
+    used = USAGE.find("--seeds seeds.npy")
+    assert made and 0 <= made.start() < used
+
+
+def test_the_default_models_figures_open_with_plain_lines_and_their_terms() -> None:
+    """Five plain lines a physicist can trust, and the terms they use defined, before the table."""
+    section = _default_models_figures(README)
+    before_table = section[: section.index("\n| figure")]
+    assert len(re.findall(r"^- \*\*[^*]+\*\*", before_table, flags=re.MULTILINE)) == 5
+    for term in ("AUC", "aux", "copula", "ESS", "FPD / KPD", "z - z_front"):
+        assert f"**{term}**" in before_table, term
+    assert "electromagnetic muon pairs" in before_table
