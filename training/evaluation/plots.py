@@ -61,9 +61,7 @@ def ess_figure(ess: dict[str, Any]) -> Figure:
     x = np.arange(len(groups))
     ax.bar(x - 0.2, plain, 0.4, label="plain: muons above per muon generated")
     ax.bar(x + 0.2, boosted, 0.4, label=f"boosted x{ess['scale']:g} in that group: ESS above per muon generated")
-    ax.scatter(
-        x + 0.2, [ESS_GOAL * p for p in plain], marker="_", s=600, color="k", zorder=3, label="goal: 10x plain"
-    )
+    ax.scatter(x + 0.2, [ESS_GOAL * p for p in plain], marker="_", s=600, color="k", zorder=3, label="goal: 10x plain")
     for i, group in enumerate(groups):
         gain = ess["groups"][group]["gain"]
         ax.annotate(f"{gain:.1f}x", (x[i] + 0.2, boosted[i]), ha="center", va="bottom", fontsize="small")
