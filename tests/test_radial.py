@@ -73,6 +73,10 @@ def test_convention_from_metadata_or_from_the_radii() -> None:
     assert "inferred" in inferred["source"] and "exactly on it" in inferred["source"]
     assert beam_spot_record(fairship, ring, weights)["fairship_flags"] == "--SmearBeam 0 --PaintBeam 0"
     assert beam_spot_record(fairship, ring, weights)["convention"] == PAINTED
+    generated = [{"metadata": {"beam_spot": "spotless"}}, {"metadata": {"beam_spot": "spotless"}}]  # a model's muons
+    assert beam_spot_record(generated, ring, weights)["convention"] == SPOTLESS
+    unknown = [{"metadata": {"beam_spot": "unknown: model.json has no beam_spot record"}}]
+    assert "inferred" in beam_spot_record(unknown, spotless, weights)["source"]
 
 
 def test_a_set_mixing_conventions_is_refused() -> None:
