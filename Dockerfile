@@ -19,8 +19,29 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # ---------------------------------------------------------------------------------------------------------
-# uv and an empty virtual environment; uv stays in the builder stages.
-FROM ${PYTHON_IMAGE} AS builder-base
+# What every image shares: the base, tini, an unprivileged user, the venv on PATH.
+FROM ${PYTHON_IMAGE} AS runtime
+
+# tini is PID 1 and passes signals on: the kernel ignores a signal PID 1 has no handler for, so a muongan that
+# re-raises SIGTERM after its graceful shutdown (as uvicorn does) would otherwise go on into interpreter
+# teardown with onnxruntime threads still running, and die there of an abort instead of the SIGTERM.
+# DL3008: versions are the base release's; pinning them would break with its next security update.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tini \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 muongan \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin muongan
+
+ENV PATH=/opt/venv/bin:${PATH} \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    MPLCONFIGDIR=/tmp/matplotlib
+
+# ---------------------------------------------------------------------------------------------------------
+# uv and an empty virtual environment. The serving images copy the venv out and leave uv behind; the training
+# image is its builder stage plus a user, so a code edit costs it a small layer, not a copy of 2 GB of venv.
+FROM runtime AS builder-base
 
 ARG UV_VERSION=0.13.9
 
@@ -87,29 +108,8 @@ COPY training training
 RUN uv pip install --no-deps .
 
 # ---------------------------------------------------------------------------------------------------------
-# What every image shares: the base, tini, an unprivileged user, the venv on PATH. The venvs are copied in last.
-FROM ${PYTHON_IMAGE} AS runtime
+FROM builder-train AS train
 
-# tini is PID 1 and passes signals on: the kernel ignores a signal PID 1 has no handler for, so a muongan that
-# re-raises SIGTERM after its graceful shutdown (as uvicorn does) would otherwise go on into interpreter
-# teardown with onnxruntime threads still running, and die there of an abort instead of the SIGTERM.
-# DL3008: versions are the base release's; pinning them would break with its next security update.
-# hadolint ignore=DL3008
-RUN apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tini \
-    && rm -rf /var/lib/apt/lists/* \
-    && groupadd --system --gid 10001 muongan \
-    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin muongan
-
-ENV PATH=/opt/venv/bin:${PATH} \
-    PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1 \
-    MPLCONFIGDIR=/tmp/matplotlib
-
-# ---------------------------------------------------------------------------------------------------------
-FROM runtime AS train
-
-COPY --from=builder-train /opt/venv /opt/venv
 USER 10001
 WORKDIR /tmp
 ENTRYPOINT ["tini", "--", "muongan"]

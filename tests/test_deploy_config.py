@@ -69,11 +69,11 @@ def test_dockerfiles_pass_hadolint(dockerfile: str) -> None:
 def test_serving_images_have_no_training_code_and_run_unprivileged() -> None:
     stages = _stages()
     assert list(stages) == [
+        "runtime",
         "builder-base",
         "builder",
         "builder-gpu",
         "builder-train",
-        "runtime",
         "train",
         "service",
         "serve-gpu",
