@@ -66,7 +66,8 @@ def _physical(figures: dict[str, Any]) -> Measured | str:
     bad = sum(count for check in checks for count in check["violations"].values() if count is not None)
     made = sum(check["n"] for check in checks)
     why = f"; {unstated} checks the model's region cannot state, counted as failed" if unstated else ""
-    return Measured(bad + unstated, f"{bad:,} of {made:,} muons in {len(checks)} samples{why}")
+    samples = f"{len(checks)} sample{'s' if len(checks) != 1 else ''}"
+    return Measured(bad + unstated, f"{bad:,} of {made:,} muons in {samples}{why}")
 
 
 def _ess(figures: dict[str, Any]) -> Measured | str:
