@@ -147,7 +147,10 @@ ENTRYPOINT ["tini", "--", "muongan", "serve", "--host", "0.0.0.0", "--port", "80
 FROM service AS serve-gpu
 
 COPY --from=builder-gpu /opt/venv /opt/venv
-ENV NVIDIA_VISIBLE_DEVICES=all \
+# The CUDA and cuDNN wheels keep their libraries in site-packages, where the dynamic loader does not look: the
+# CUDA provider links CUDA's and loads cuDNN's by name. The driver's libcuda comes from the host at run time.
+ENV LD_LIBRARY_PATH=/opt/venv/lib/python3.11/site-packages/nvidia/cu13/lib:/opt/venv/lib/python3.11/site-packages/nvidia/cudnn/lib \
+    NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
 
 # ---------------------------------------------------------------------------------------------------------

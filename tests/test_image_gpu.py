@@ -33,6 +33,8 @@ import ctypes, glob, importlib.metadata as md, os, subprocess
 import onnxruntime as ort
 print(ort.__version__, ','.join(ort.get_available_providers()))
 print(','.join(sorted(d.metadata['Name'] for d in md.distributions() if 'onnxruntime' in d.metadata['Name'])))
+for name in ('libcudnn.so.9', 'libcublasLt.so.13', 'libcufft.so.12', 'libnvrtc.so.13'):
+    ctypes.CDLL(name)  # found by name, as the CUDA provider loads them
 lib = glob.glob(os.path.join(os.path.dirname(ort.__file__), 'capi', 'libonnxruntime_providers_cuda.so'))[0]
 print(subprocess.run(['ldd', lib], capture_output=True, text=True).stdout)
 """
