@@ -396,4 +396,5 @@ def test_parquet_upload_of_aux_is_refused_with_the_formats_accepted(client: http
     sink = io.BytesIO()
     pq.write_table(pa.table({"xy": [1.0], "z": [1.0], "pt": [1.0], "pz": [1.0]}), sink)
     response = client.post("/v1/muons/custom", content=sink.getvalue())
-    assert response.status_code == 415 and "npy, arrow" in response.json()["detail"]
+    detail = response.json()["detail"]
+    assert response.status_code == 415 and "send npy (application/x-npy), arrow (" in detail, detail
