@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from training.evaluation.radial import PROFILE_BAND
+
 AUC_GOAL = 0.53
 TAIL_BAND = 0.15
 ESS_GOAL = 10.0
@@ -36,10 +38,10 @@ class Goal:
     meets: Callable[[float], bool]
 
 
-def _auc(figures: dict[str, Any]) -> Measured | str:
-    if "classifier_auc" not in figures:
-        return "no classifier AUC in the figures"
-    auc = figures["classifier_auc"]
+def _auc(figures: dict[str, Any], key: str = "classifier_auc") -> Measured | str:
+    if key not in figures:
+        return f"no {key.replace('_', ' ')} in the figures"
+    auc = figures[key]
     std = f" +- {auc['std']:.4f}" if auc.get("std") is not None else ""
     return Measured(auc["mean"], f"{auc['mean']:.4f}{std} at {figures['n_per_side']:,} muons a side")
 
@@ -56,6 +58,17 @@ def _tails(figures: dict[str, Any]) -> Measured | str:
     empty = f"; {missing} with no generated muon at all" if missing else ""
     shown = f"{len(judged)} rows judged, furthest from 1: {ratio:.2f} ({worst['cut']}){empty}"
     return Measured(abs(ratio - 1), shown)
+
+
+def _radial(figures: dict[str, Any]) -> Measured | str:
+    if "radial_profile" not in figures:
+        return "no radial profile in the figures (muongan evaluate measures it)"
+    judged = [row for row in figures["radial_profile"]["rows"] if row["judged"]]
+    if not judged:
+        return "no share of the reference above 0.1%"
+    worst = max(judged, key=lambda row: abs((row["ratio"] or 0.0) - 1))
+    ratio = worst["ratio"] or 0.0
+    return Measured(abs(ratio - 1), f"{len(judged)} shares judged, furthest from 1: {ratio:.3f} ({worst['cut']})")
 
 
 def _physical(figures: dict[str, Any]) -> Measured | str:
@@ -80,6 +93,18 @@ def _ess(figures: dict[str, Any]) -> Measured | str:
 
 GOALS = (
     Goal("two-sample classifier AUC", f"<= {AUC_GOAL}", _auc, lambda auc: auc <= AUC_GOAL),
+    Goal(
+        "the same AUC with FairShip's default beam spot painted on both samples",
+        f"<= {AUC_GOAL}",
+        lambda figures: _auc(figures, "classifier_auc_painted"),
+        lambda auc: auc <= AUC_GOAL,
+    ),
+    Goal(
+        "radial profile: shares at r = 0 and below 1 um, 10 um, 0.1 mm, 1 mm, 1 cm, 5 cm",
+        f"every share above 0.1% within +-{PROFILE_BAND:.0%}",
+        _radial,
+        lambda off: off <= PROFILE_BAND + 1e-12,
+    ),
     Goal(
         "tail rates, generated / reference",
         f"every judged row within +-{TAIL_BAND:.0%}",
