@@ -104,7 +104,8 @@ def make(args: argparse.Namespace) -> None:
         (args.out / "production.json").write_text(json.dumps({"muons_per_file": per_file, "pot": pots}) + "\n")
         print(f"{path.name}: {per_file:,} rows, {time.perf_counter() - started:.0f} s", file=sys.stderr)
     seconds = time.perf_counter() - started
-    _record({"step": "make", "muons": per_file * args.files, "files": args.files, "seconds": seconds})
+    written = sum(len(rows) for rows in dealt) if dealt is not None else per_file * args.files
+    _record({"step": "make", "muons": written, "files": args.files, "seconds": seconds})
 
 
 def _timed(argv: list[str], log: Path) -> dict[str, Any]:
