@@ -53,6 +53,20 @@ def test_calibrated_quantiles_are_the_training_samples() -> None:
     np.testing.assert_array_equal(calibrated[:, untouched], generated[:, untouched])
 
 
+def test_an_atom_at_the_floor_keeps_its_share() -> None:
+    """r with 12.4% of the muons exactly on the axis (at the feature's floor), between the levels -1.2 and -1.0 of
+    the normal scores: the calibrated generator puts exactly that share on the floor, and none below it."""
+    generated, training = _samples()
+    r = FEATURES.index("r")
+    floor = -1.155
+    training[:, r] = np.maximum(training[:, r], floor)
+    calibrated = _apply(generated, Calibration.fit(generated, training, ["r"]))[:, r]
+    share = float(np.mean(training[:, r] == floor))
+    assert 0.12 < share < 0.13
+    assert np.mean(calibrated == np.float32(floor)) == pytest.approx(share, abs=2e-3)
+    assert calibrated.min() == np.float32(floor)
+
+
 def test_the_map_is_monotone_and_continues_its_end_slopes() -> None:
     generated, training = _samples()
     calibration = Calibration.fit(generated, training, ["z", "p"])

@@ -51,12 +51,16 @@ class Calibration:
         training rows drawn by weight, so both unweighted), one per column named.
 
         Knots are float32-exact and strictly increasing (a generator quantile equal to the one before it
-        is dropped); a column whose generator output is constant keeps the identity.
+        is dropped); a column whose generator output is constant keeps the identity. Where the training
+        column has an atom at its floor (r's muons exactly on the beam axis), its share is a level too, so
+        that exactly that share of the generator's muons maps onto the floor: between the normal scores'
+        levels the map is linear, and would otherwise lift the muons between the atom's share and the next
+        level off it (a spotless model made 11.5% on the axis where its sample had 12.4%).
         """
-        levels = ndtr(NORMAL_SCORES)
         knots, values = {}, {}
         for name in columns:
             i = FEATURES.index(name)
+            levels = _levels(training[:, i].astype(np.float64))
             k, v = (float32_exact(np.quantile(side[:, i].astype(np.float64), levels)) for side in (generated, training))
             rising = np.concatenate([[True], np.diff(k) > 0])
             if rising.sum() >= 2:
@@ -65,6 +69,18 @@ class Calibration:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _levels(training: np.ndarray) -> np.ndarray:
+    """The quantile levels of a column's map: those of the normal scores, plus the share of an atom at its floor."""
+    levels = ndtr(NORMAL_SCORES)
+    at_floor = int(np.count_nonzero(training == training.min()))
+    # The level whose (linearly interpolated) training quantile is the atom's last row: exactly the floor.
+    atom = (at_floor - 1) / (len(training) - 1) if len(training) > 1 else 0.0
+    if at_floor < 2 or atom >= levels[-1]:  # no atom, or (almost) nothing above it
+        return levels
+    result: np.ndarray = np.union1d(levels, [atom])
+    return result
 
 
 def calibrate(features: tf.Tensor, calibration: Calibration) -> tf.Tensor:
