@@ -69,8 +69,9 @@ class TrainConfig(BaseModel):
     calibrated_columns: list[Literal["r", "z", "pt", "p"]] = Field(
         default=["z"],
         description="Feature columns whose marginal is mapped onto the training sample's after training "
-        "(training.model.calibration); [] = none. z alone: the training sample's own deepest r, pT and |p| tails "
-        "are further from independent samples' than the network's (training/README.md, Marginal calibration)",
+        "(training.model.calibration); [] = none. Not pT or |p|: the training sample's own deepest tails are further "
+        "from independent samples' than the network's (training/README.md, Marginal calibration). The shipped "
+        "training/default.json adds r to z: a spotless sample's muons on the beam axis need it (SHiP's convention)",
     )
     calibration_muons: int = Field(
         default=4_000_000, gt=1, description="Muons drawn on each side (training sample by weight, generator) to fit it"

@@ -35,7 +35,7 @@ CUTS_CM = {
 }
 PROFILE_BAND = 0.10  # goal: within +-10%
 MIN_SHARE = 1e-3  # judged where the reference's share is above 0.1%
-CURVE_CM = np.logspace(-8, 2, 81)
+CURVE_CM = np.logspace(-10, 2, 97)
 
 
 def painted(muons: np.ndarray, seed: int) -> np.ndarray:
