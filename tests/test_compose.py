@@ -64,14 +64,14 @@ class Stack:
             "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", container
         ).stdout.strip()
 
+    def nginx(self) -> str:
+        names = podman("ps", "--format", "{{.Names}}").stdout.split()
+        (name,) = (name for name in names if name.startswith(f"{self.project}-nginx-"))
+        return name
+
     def upstreams(self) -> list[str]:
         """The replica address of every request nginx has logged, in order."""
-        (nginx,) = (
-            name
-            for name in podman("ps", "--format", "{{.Names}}").stdout.split()
-            if name.startswith(f"{self.project}-nginx-")
-        )
-        log = podman("logs", nginx).stdout
+        log = podman("logs", self.nginx()).stdout
         return [line.rsplit("upstream=", 1)[1].split(":")[0] for line in log.splitlines() if "upstream=" in line]
 
 
@@ -144,6 +144,9 @@ def test_requests_through_nginx_reach_both_replicas(stack: Stack) -> None:
             assert np.load(io.BytesIO(response.content)).shape == (1000, 8)
     served = stack.upstreams()[before:]
     assert len(served) == 8 and set(served) == {stack.address(name) for name in replicas}
+    # The nginx image's own HEALTHCHECK (its /nginx-health) passes too.
+    check = podman("healthcheck", "run", stack.nginx(), check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_a_replica_killed_mid_stream_fails_only_its_own_stream(stack: Stack) -> None:
