@@ -127,7 +127,7 @@ def test_generate_stops_on_a_signal_with_one_line_and_no_partial_file(
     process.send_signal(signum)
     sent = time.monotonic()
     _, error = process.communicate(timeout=30)
-    assert time.monotonic() - sent < 5
+    assert time.monotonic() - sent < 10  # 1 to 2.5 s on 2 idle cores; CI's are shared with image builds
     assert process.returncode == 128 + signum
     assert len(error.strip().splitlines()) == 1, error
     assert signum.name in error and str(out) in error, error
