@@ -13,10 +13,8 @@ from muongan.errors import UserError
 from service.contract.muons import SampleError
 from service.samples import FORMATS, format_from_suffix, write_sample
 from training.reference.driver import generate
+from training.reference.geometry import FAIRSHIP_PAINT_CM, FAIRSHIP_SMEAR_CM
 from training.reference.settings import SourceSettings
-
-# FairShip's beam model as run_simScript.py --MuonBack paints it by default: --SmearBeam, --PaintBeam (cm).
-FAIRSHIP_SMEAR, FAIRSHIP_PAINT = 0.8, 5.0
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     _check(args)
     settings = SourceSettings(task_pot=args.task_pot, tail_biasing=args.bias == "tail")
     if args.beam_spot:
-        settings = replace(settings, beam_sigma=FAIRSHIP_SMEAR, beam_paint_radius=FAIRSHIP_PAINT)
+        settings = replace(settings, beam_sigma=FAIRSHIP_SMEAR_CM, beam_paint_radius=FAIRSHIP_PAINT_CM)
     start = time.perf_counter()
     sample = generate(args.pot, args.seed, settings, workers=args.workers)
     write_sample(sample, args.out, args.format)

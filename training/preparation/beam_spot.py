@@ -19,13 +19,17 @@ from typing import Any
 import numpy as np
 
 from muongan.errors import UserError
+from training.reference.geometry import FAIRSHIP_PAINT_CM, FAIRSHIP_SMEAR_CM
 
 SPOTLESS, PAINTED = "spotless", "painted"
-FAIRSHIP_FLAGS = {SPOTLESS: "--SmearBeam 0.8 --PaintBeam 5", PAINTED: "--SmearBeam 0 --PaintBeam 0"}
+FAIRSHIP_FLAGS = {
+    SPOTLESS: f"--SmearBeam {FAIRSHIP_SMEAR_CM:g} --PaintBeam {FAIRSHIP_PAINT_CM:g}",
+    PAINTED: "--SmearBeam 0 --PaintBeam 0",
+}
 DESCRIPTIONS = {
     SPOTLESS: "muons start at their production vertex with no beam spot, as in SHiP's production files: run "
-    "FairShip with its defaults (--SmearBeam 0.8 --PaintBeam 5), which paint the spot",
-    PAINTED: "a beam spot is already painted on every muon: run FairShip with --SmearBeam 0 --PaintBeam 0, or the "
+    f"FairShip with its defaults ({FAIRSHIP_FLAGS[SPOTLESS]}), which paint the spot",
+    PAINTED: f"a beam spot is already painted on every muon: run FairShip with {FAIRSHIP_FLAGS[PAINTED]}, or the "
     "spot is painted twice",
 }
 CORE_RADIUS_CM = 0.1  # 1 mm: far below the painted spot's 0.8 cm Gaussian on its 5 cm ring

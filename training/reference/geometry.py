@@ -164,9 +164,13 @@ def sample_distance(f: Fates, parts: np.ndarray, rng: np.random.Generator) -> np
     return f.start[rows, k] + np.minimum(inside, length)
 
 
+# FairShip's beam spot as run_simScript.py --MuonBack paints it by default: --SmearBeam, --PaintBeam (cm).
+FAIRSHIP_SMEAR_CM, FAIRSHIP_PAINT_CM = 0.8, 5.0
+
+
 def beam_offsets(n: int, sigma: float, radius: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """FairShip's beam spot (``CalculateBeamOffset`` in shipgen), x and y in cm: a Gaussian of ``sigma`` plus a
-    point on the circle of ``radius``, uniform in angle; ``run_simScript.py`` defaults to 0.8 and 5 cm."""
+    point on the circle of ``radius``, uniform in angle; FairShip's defaults are the constants above."""
     angle = rng.uniform(0.0, 2 * np.pi, n)
     x = radius * np.cos(angle) + rng.normal(0.0, 1.0, n) * sigma
     y = radius * np.sin(angle) + rng.normal(0.0, 1.0, n) * sigma
