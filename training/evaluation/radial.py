@@ -14,15 +14,14 @@ both:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from service.contract.muons import column
-from training.reference.geometry import beam_offsets
+from training.reference.geometry import FAIRSHIP_PAINT_CM, FAIRSHIP_SMEAR_CM, beam_offsets
 
-FAIRSHIP_SMEAR_CM, FAIRSHIP_PAINT_CM = 0.8, 5.0  # run_simScript.py --MuonBack defaults
 # The judged cuts: exactly on the axis (edge 0), then below each edge.
 CUTS_CM = {
     "r = 0": 0.0,
@@ -47,25 +46,35 @@ def painted(muons: np.ndarray, seed: int) -> np.ndarray:
     return out
 
 
-def _radius(muons: np.ndarray) -> np.ndarray:
-    result: np.ndarray = np.hypot(muons[:, column("x")].astype(np.float64), muons[:, column("y")].astype(np.float64))
-    return result
+class _Radii:
+    """One sample's start radii sorted once, with cumulative weights and squared weights: every share at or
+    below an edge, and its error, is then a lookup rather than a pass over the muons."""
 
+    def __init__(self, muons: np.ndarray) -> None:
+        radius = np.hypot(muons[:, column("x")].astype(np.float64), muons[:, column("y")].astype(np.float64))
+        order = np.argsort(radius, kind="stable")
+        weights = muons[order, -1].astype(np.float64)
+        self.radius = radius[order]
+        self.weight = np.concatenate([[0.0], np.cumsum(weights)])
+        self.weight2 = np.concatenate([[0.0], np.cumsum(weights**2)])
 
-def _share(inside: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
-    """Weighted share and its error (``sqrt(sum w^2 (1_in - p)^2) / sum w``: weighted binomial)."""
-    total = float(weights.sum())
-    p = float(weights[inside].sum()) / total
-    return p, float(np.sqrt(np.sum(weights**2 * (inside - p) ** 2))) / total
+    def share(self, edge: float, side: Literal["left", "right"]) -> tuple[float, float]:
+        """Weighted share below ``edge`` (``side="left"``: r < edge) or at or below it (``"right"``), and its
+        weighted-binomial error ``sqrt(sum w^2 (1_in - p)^2) / sum w``."""
+        k = int(np.searchsorted(self.radius, edge, side=side))
+        total, inside, inside2 = self.weight[-1], self.weight[k], self.weight2[k]
+        p = inside / total
+        variance = (1 - p) ** 2 * inside2 + p**2 * (self.weight2[-1] - inside2)
+        return float(p), float(np.sqrt(variance) / total)
 
 
 def radial_profile(generated: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
     """Shares at r = 0 and below each edge, both samples, with ratios, errors and the judgement; and the curve."""
-    radii = {"generated": _radius(generated), "reference": _radius(reference)}
-    weights = {"generated": generated[:, -1].astype(np.float64), "reference": reference[:, -1].astype(np.float64)}
+    radii = {"generated": _Radii(generated), "reference": _Radii(reference)}
     rows = []
     for label, edge in CUTS_CM.items():
-        shares = {side: _share(radii[side] < edge if edge else radii[side] == 0, weights[side]) for side in radii}
+        # r = 0 is "at or below 0"; every other cut is "below the edge".
+        shares = {side: sample.share(edge, "right" if edge == 0 else "left") for side, sample in radii.items()}
         (gen, gen_error), (ref, ref_error) = shares["generated"], shares["reference"]
         ratio = gen / ref if ref > 0 else None
         error = ratio * float(np.hypot(gen_error / gen, ref_error / ref)) if ratio and gen > 0 else None
@@ -83,10 +92,7 @@ def radial_profile(generated: np.ndarray, reference: np.ndarray) -> dict[str, An
                 "within": bool(judged and ratio is not None and abs(ratio - 1) <= PROFILE_BAND),
             }
         )
-    curve = {
-        side: [float(weights[side][radii[side] <= edge].sum() / weights[side].sum()) for edge in CURVE_CM]
-        for side in radii
-    }
+    curve = {side: [sample.share(edge, "right")[0] for edge in CURVE_CM] for side, sample in radii.items()}
     return {"rows": rows, "curve_cm": CURVE_CM.tolist(), "curve": curve, "band": PROFILE_BAND}
 
 
