@@ -36,6 +36,7 @@ def test_sample_refuses_a_folder_it_cannot_make(tmp_path: Path, capsys: pytest.C
         (["evaluate", "--model", "m", "--reference", "r", "--seed", str(2**32)], "--seed must be between 0 and"),
         (["evaluate", "--model", "m", "--reference", "r", "--n", "0"], "--n must be at least 1000"),
         (["evaluate", "--model", "m", "--reference", "r", "--n-boosted", "-1"], "--n-boosted must be at least"),
+        (["evaluate", "--model", "m", "--reference", "r", "--n-joint", "10"], "--n-joint must be at least 5000"),
     ],
 )
 def test_impossible_numbers_are_one_line_before_any_work(

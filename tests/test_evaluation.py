@@ -23,7 +23,7 @@ from training.evaluation.verdict import GOALS
 
 def _evaluate(model: Path, reference: Path, out: Path, *extra: str) -> int:
     argv = ["evaluate", "--model", str(model), "--reference", str(reference), "--out", str(out)]
-    return main([*argv, "--n", "3000", "--n-boosted", "1000", *extra])
+    return main([*argv, "--n", "3000", "--n-boosted", "1000", "--n-joint", "5000", *extra])
 
 
 @pytest.fixture(scope="module")

@@ -236,7 +236,24 @@ def test_evaluate_and_plot_take_a_set(
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)
     argv = ["evaluate", "--model", str(model), "--reference", str(halves / "a.parquet"), str(halves / "b.npy")]
-    assert main([*argv, "--n", "2000", "--seeds", "1", "--n-boosted", "1000", "--out", str(tmp_path / "eval")]) == 0
+    assert (
+        main(
+            [
+                *argv,
+                "--n",
+                "2000",
+                "--seeds",
+                "1",
+                "--n-boosted",
+                "1000",
+                "--n-joint",
+                "5000",
+                "--out",
+                str(tmp_path / "eval"),
+            ]
+        )
+        == 0
+    )
     evaluation = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
     assert evaluation["reference"]["path"] == "a.parquet ... b.npy (2 files)"
     assert evaluation["reference"]["n"] == len(sample)
@@ -246,6 +263,8 @@ def test_evaluate_and_plot_take_a_set(
         evaluation["tail_shower_errors"].startswith("not taken: ")
         and "independent_blocks" in evaluation["tail_shower_errors"]
     )
+    assert evaluation["joint_tail"]["reference"]["error_from"].startswith("weighted Poisson: ")
+    assert "independent_blocks" in evaluation["joint_tail"]["reference"]["error_from"]
     assert main(["plot", "--sample", str(halves), "--kind", "p_pt", "--out", str(tmp_path / "p.png")]) == 0
     assert (tmp_path / "p.png").read_bytes().startswith(b"\x89PNG")
     assert main(["plot", "--sample", str(tmp_path / "nothing*.npy"), "--out", str(tmp_path / "q")]) == 2

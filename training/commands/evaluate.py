@@ -4,7 +4,9 @@ Writes ``evaluation.json`` (all figures, :mod:`training.evaluation.evaluate`) an
 the 1-D, 2-D and |p|-pT comparisons, the tail table and the boosted ESS gains. The model folder is
 left alone unless ``--update-model`` asks to record the figures in ``model.json``
 (``figures_of_merit.evaluation``, and its verdict as ``figures_of_merit.verdict``, which ``muongan serve``
-reads; the ONNX files and their checksums are untouched). The verdict against the project's goals
+reads; the ONNX files and their checksums are untouched). The joint tail (|p| > 100 and pT > 3 GeV/c,
+:mod:`training.evaluation.joint_tail`) is judged on the whole of ``--joint-tail``, a tail-biased
+reference, or of ``--reference`` when none is given. The verdict against the project's goals
 (:mod:`training.evaluation.verdict`) ends what it prints.
 """
 
@@ -20,6 +22,7 @@ import numpy as np
 
 from muongan.errors import UserError
 from service.contract.muons import SampleError, column
+from service.samples import sets
 from service.samples.survey import Survey, identity, subsample
 
 MIN_N = 1000
@@ -49,6 +52,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="classifier AUCs, each on its own seed (default 3)")
     parser.add_argument("--n-boosted", type=int, help="muons per boosted and extreme-aux run (default n / 4)")
     parser.add_argument(
+        "--joint-tail",
+        nargs="+",
+        metavar="PATH",
+        help="reference for |p| > 100 and pT > 3 GeV/c, read whole: a tail-biased one (default: --reference)",
+    )
+    parser.add_argument(
+        "--n-joint",
+        type=int,
+        default=50_000_000,
+        help="plain muons generated for the joint tail (default 5e7); the boosted request makes a fifth of that",
+    )
+    parser.add_argument(
         "--update-model", action="store_true", help="record the figures in model.json (figures_of_merit.evaluation)"
     )
 
@@ -74,6 +89,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UserError(f"--seed must be between 0 and {last:,} with --seeds {args.seeds}, got {args.seed}")
     if args.n_boosted is not None and args.n_boosted < MIN_N:
         raise UserError(f"--n-boosted must be at least {MIN_N}, got {args.n_boosted}")
+    if args.n_joint < 5 * MIN_N:
+        raise UserError(f"--n-joint must be at least {5 * MIN_N}, got {args.n_joint}")
     if args.out.exists() and not args.out.is_dir():
         raise UserError(f"--out {args.out} exists and is not a folder")
 
@@ -98,16 +115,25 @@ def _shower_errors(
     return rows, missing or "taken over the reference's independent blocks of protons (training/evaluation/showers.py)"
 
 
+def joint_tail_files(paths: list[str]) -> list[Path]:
+    try:
+        return sets.expand(paths)
+    except SampleError as error:
+        raise UserError(f"cannot read the joint-tail reference: {error}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from service.engine.generation import Engine
     from service.engine.model import Model, ModelError
     from training.evaluation import evaluate
+    from training.evaluation.joint_tail import joint_tail
     from training.evaluation.plots import ess_figure, tails_figure
     from training.evaluation.radial import radial_figure
     from training.evaluation.report import save, title, write_report
     from training.evaluation.verdict import lines, verdict
 
     _check(args)
+    joint_files = joint_tail_files(args.joint_tail) if args.joint_tail else None
     try:
         model = Model.load(args.model, device="cpu")
     except ModelError as error:
@@ -126,6 +152,12 @@ def run(args: argparse.Namespace) -> int:
         figures, generated = evaluate(
             engine, chosen, n, args.seed, args.seeds, args.n_boosted or max(MIN_N, n // 4), z_front
         )
+        try:
+            figures["joint_tail"] = joint_tail(
+                engine, joint_files or files, z_front, args.n_joint, args.n_joint // 5, args.seed
+            )
+        except (OSError, SampleError) as error:
+            raise UserError(f"cannot read the joint-tail reference: {error}") from None
     finally:
         engine.close()
     figures["tails"], figures["tail_shower_errors"] = _shower_errors(

@@ -29,7 +29,8 @@ GROUP_VARIABLE = {"xy": "r", "z": "z", "pt": "pt", "pz": "pz"}
 QUANTILE = 0.999
 
 
-def _scales(**boost: float) -> list[float]:
+def group_scales(**boost: float) -> list[float]:
+    """Each aux group's scale, in the service's order: the named ones as given, the rest 1."""
     return [boost.get(group, 1.0) for group in AUX_GROUPS]
 
 
@@ -72,7 +73,7 @@ def boosted_figures(engine: Engine, plain: np.ndarray, n: int, seed: int, refere
     ess = {}
     for group in AUX_GROUPS:
         for scale in SCALES:
-            source = engine.boosted_source(_scales(**{group: scale}))
+            source = engine.boosted_source(group_scales(**{group: scale}))
             muons, _ = engine.generate(Request(seed, 0, n, source))
             checks[f"boosted {group} x{scale:g}"] = _check(muons, region, reference_edges)
             if scale == ESS_SCALE:

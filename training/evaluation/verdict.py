@@ -18,6 +18,8 @@ from training.evaluation.radial import PROFILE_BAND
 AUC_GOAL = 0.53
 TAIL_BAND = 0.15
 ESS_GOAL = 10.0
+JOINT_BAND = 0.20
+PULL_LIMIT = 3.0
 
 PASS, FAIL, NOT_MEASURED, INCOMPLETE = "PASS", "FAIL", "NOT MEASURED", "INCOMPLETE"
 
@@ -91,6 +93,54 @@ def _ess(figures: dict[str, Any]) -> Measured | str:
     return Measured(min(values["gain"] for values in groups.values()), f"lowest of {gains}")
 
 
+def _joint(figures: dict[str, Any]) -> dict[str, Any] | str:
+    """The joint-tail figures where they can be judged, else why not."""
+    if "joint_tail" not in figures:
+        return "the joint tail was not measured (muongan evaluate measures it)"
+    joint: dict[str, Any] = figures["joint_tail"]
+    if not joint["judged"]:
+        effective = joint["reference"]["effective"]
+        return (
+            f"the reference has {effective:,.0f} effective muons there, {joint['min_effective']:,} needed: "
+            "pass a tail-biased one (muongan sample --bias tail) as --joint-tail"
+        )
+    return joint
+
+
+def _joint_rate(figures: dict[str, Any]) -> Measured | str:
+    joint = _joint(figures)
+    if isinstance(joint, str):
+        return joint
+    ratio, error = joint["ratio"] or 0.0, joint["ratio_error"]
+    spread = f" +- {error:.2f}" if error is not None else ""
+    shown = (
+        f"{ratio:.2f}{spread} ({joint['plain']['n']:,} of {joint['plain']['muons']:,} generated muons, "
+        f"{joint['reference']['effective']:,.0f} effective reference muons)"
+    )
+    return Measured(abs(ratio - 1), shown)
+
+
+def _joint_boost(figures: dict[str, Any]) -> Measured | str:
+    joint = _joint(figures)
+    if isinstance(joint, str):
+        return joint
+    if joint["boosted_gain"] is None:
+        return "plain generation made no muon there: a larger --n-joint"
+    shown = f"{joint['boosted_gain']:.1f}x ({joint['boosted']['effective']:,.0f} effective muons)"
+    return Measured(joint["boosted_gain"], shown)
+
+
+def _joint_agreement(figures: dict[str, Any]) -> Measured | str:
+    joint = _joint(figures)
+    if isinstance(joint, str):
+        return joint
+    if joint["boosted_pull"] is None or joint["plain"]["n"] == 0:
+        return "plain generation made no muon there: a larger --n-joint"
+    pull = joint["boosted_pull"]
+    shown = f"pull {pull:+.2f} (boosted {joint['boosted']['rate']:.3g}, plain {joint['plain']['rate']:.3g})"
+    return Measured(abs(pull), shown)
+
+
 GOALS = (
     Goal("two-sample classifier AUC", f"<= {AUC_GOAL}", _auc, lambda auc: auc <= AUC_GOAL),
     Goal(
@@ -113,6 +163,24 @@ GOALS = (
     ),
     Goal("unphysical muons", "0", _physical, lambda count: count == 0),
     Goal("boosted ESS gain above the 99.9% quantile", f">= {ESS_GOAL:g}x", _ess, lambda gain: gain >= ESS_GOAL),
+    Goal(
+        "joint tail |p| > 100 GeV/c and pT > 3 GeV/c: plain rate / reference",
+        f"within +-{JOINT_BAND:.0%}",
+        _joint_rate,
+        lambda off: off <= JOINT_BAND + 1e-12,
+    ),
+    Goal(
+        "joint tail: boosted (pT, pz x2) ESS per generated muon / plain's",
+        f">= {ESS_GOAL:g}x",
+        _joint_boost,
+        lambda gain: gain >= ESS_GOAL,
+    ),
+    Goal(
+        "joint tail: boosted weighted rate agrees with plain",
+        f"|pull| <= {PULL_LIMIT:g}",
+        _joint_agreement,
+        lambda pull: pull <= PULL_LIMIT,
+    ),
 )
 
 
