@@ -46,15 +46,35 @@ def tiny_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_sample: Path) -> Path:
-    """A model folder (generator.onnx, discriminator.onnx, model.json, report PNGs) trained for 40 steps."""
+def tiny_painted_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny sample's protons with FairShip's default beam spot painted on them (``muongan sample --beam-spot``)."""
     from muongan.cli import main
 
-    root = tmp_path_factory.mktemp("tiny_model")
+    path = tmp_path_factory.mktemp("painted_sample") / "tiny_painted.parquet"
+    argv = ["sample", "--pot", str(TINY_POT), "--seed", str(TINY_SEED), "--beam-spot", "--out", str(path)]
+    assert main([*argv, "--task-pot", str(TINY_POT), "--workers", "1"]) == 0
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_painted_model(tmp_path_factory: pytest.TempPathFactory, tiny_painted_sample: Path) -> Path:
+    """A painted model folder: the tiny model's config trained on the painted tiny sample."""
+    return _train_tiny(tmp_path_factory.mktemp("tiny_painted_model"), tiny_painted_sample)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_sample: Path) -> Path:
+    """A model folder (generator.onnx, discriminator.onnx, model.json, report PNGs) trained for 40 steps."""
+    return _train_tiny(tmp_path_factory.mktemp("tiny_model"), tiny_sample)
+
+
+def _train_tiny(root: Path, sample: Path) -> Path:
+    from muongan.cli import main
+
     config = root / "config.json"
     config.write_text(json.dumps(TINY_CONFIG))
     out = root / "tiny"
-    argv = ["train", "--sample", str(tiny_sample), "--out", str(out), "--config", str(config)]
+    argv = ["train", "--sample", str(sample), "--out", str(out), "--config", str(config)]
     assert main([*argv, "--workdir", str(root / "work")]) == 0
     return out
 

@@ -8,7 +8,8 @@ the CLI summary); the proposal is built from the clipped values, so the importan
 Only when most seeds are outside is the request refused, naming the share.
 
 Seeds are real files: spotless ones are the Pythia sample the tiny model is trained on (``tiny_sample``),
-painted ones are written by ``muongan generate`` from the shipped model, trained on a painted spot.
+painted ones the same protons with FairShip's spot painted (``muongan sample --beam-spot``), on which the
+painted tiny model is trained.
 "Outside" is computed here independently of the service, with onnxruntime on ``discriminator.onnx``.
 """
 
@@ -27,16 +28,12 @@ from scipy import special
 from test_service import Server, muons_from
 
 from muongan.cli import main
-from service.contract.manifest import AUX_GROUPS
 from service.contract.modes import Enhanced, engine_source
 from service.engine.generation import Engine, SeedSource
 from service.engine.model import Model
 from service.engine.streams import segments
 from service.samples import read_sample, write_sample
 from service.samples.sample import Sample
-
-DEFAULT = Path(__file__).resolve().parents[1] / "models" / "default"
-pytestmark = pytest.mark.skipif(not (DEFAULT / "model.json").is_file(), reason="models/default is not there yet")
 
 
 def outside_trained_range(folder: Path, muons: np.ndarray) -> np.ndarray:
@@ -50,18 +47,11 @@ def outside_trained_range(folder: Path, muons: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def painted_seeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Muons of the shipped model (trained on FairShip's painted spot) as one Parquet file: 2000 plain ones and
-    500 from its boosted tails (scale 3 in every group), the rare muons enhanced generation is asked about."""
-    folder = tmp_path_factory.mktemp("painted")
-    parts = []
-    for name, count, options in (("plain", 2000, []), ("tails", 500, [f"--scale-{g}=3" for g in AUX_GROUPS])):
-        path = folder / f"{name}.parquet"
-        argv = ["generate", "--model", str(DEFAULT), "--n", str(count), "--seed", "5", "--out", str(path)]
-        assert main([*argv, *options, "--no-progress"]) == 0
-        parts.append(read_sample(path).muons)
-    write_sample(Sample(np.concatenate(parts)), folder / "painted.parquet")
-    return folder / "painted.parquet"
+def painted_seeds(tiny_painted_sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4,000 muons of the painted Pythia sample as one Parquet file (the test server takes at most 5,000 seeds)."""
+    path = tmp_path_factory.mktemp("painted") / "painted.parquet"
+    write_sample(Sample(read_sample(tiny_painted_sample).muons[:4000]), path)
+    return path
 
 
 def _arrow_metadata(response: httpx.Response) -> dict[str, str]:
@@ -113,11 +103,13 @@ def test_weights_stay_exact_for_the_clipped_proposal(tiny_model: Path, painted_s
         assert tail.mean(axis=0) == pytest.approx(np.full(4, plain_share), abs=5 * error.max() + 1e-4), cut
 
 
-def test_spotless_seeds_on_the_painted_model_make_painted_muons(tiny_sample: Path, tmp_path: Path) -> None:
+def test_spotless_seeds_on_the_painted_model_make_painted_muons(
+    tiny_painted_model: Path, tiny_sample: Path, tmp_path: Path
+) -> None:
     seeds = read_sample(tiny_sample).muons[:3000]  # the test server's seed limit is 5000
     write_sample(Sample(seeds), tmp_path / "spotless.parquet")
-    clipped = int(outside_trained_range(DEFAULT, seeds).sum())
-    with Server(DEFAULT) as url, httpx.Client(base_url=url, timeout=120) as client:
+    clipped = int(outside_trained_range(tiny_painted_model, seeds).sum())
+    with Server(tiny_painted_model) as url, httpx.Client(base_url=url, timeout=120) as client:
         params: dict[str, str | int] = {"n": 20_000, "seed": 6, "format": "npy"}
         response = client.post(
             "/v1/muons/enhanced", params=params, content=(tmp_path / "spotless.parquet").read_bytes()
@@ -129,7 +121,7 @@ def test_spotless_seeds_on_the_painted_model_make_painted_muons(tiny_sample: Pat
     on_axis = np.mean(np.hypot(seeds[:, 1], seeds[:, 2]) < 0.1)
     made_on_axis = np.average(np.hypot(muons[:, 1], muons[:, 2]) < 0.1, weights=muons[:, 7])
     ess = float(response.headers["X-Effective-Sample-Size"])
-    print(f"spotless seeds on models/default: {clipped} of {len(seeds)} clipped, ESS {ess:.0f}, r < 1 mm:", end=" ")
+    print(f"spotless seeds on the painted model: {clipped} of {len(seeds)} clipped, ESS {ess:.0f}, r < 1 mm:", end=" ")
     print(f"seeds {on_axis:.1%}, muons {made_on_axis:.2%} (weighted)")
     assert on_axis > 0.3 and made_on_axis < 0.01
 
