@@ -88,10 +88,11 @@ def main() -> None:
     parser.add_argument("--pot-biased", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--tail", type=json.loads, default={}, help="tail settings to change, as JSON")
     args = parser.parse_args()
     driver._BATCH = BATCH  # independent batches of 1,000 protons for the errors
     plain = SourceSettings()
-    tail = replace(plain, tail_biasing=True)
+    tail = replace(plain, tail_biasing=True, **args.tail)
     init = _init_cost(plain)
     unbiased = _run(plain, args.pot_unbiased, args.seed, init)
     biased = _run(tail, args.pot_biased, args.seed + 1, init)

@@ -163,4 +163,6 @@ def test_rules_are_the_unbiased_sources_when_off() -> None:
     assert list(off.collision_chance(np.array([200.0, 50.0]), chance, least)) == [1.0, 1.0]
     assert list(on.collision_chance(np.array([200.0, 50.0]), chance, least)) == [1.0, BIASED.tail_soft_chance]
     assert list(on.floors(momentum[:, :3])) == [0.0, UNBIASED.weight_floor]
-    assert off.forced_factor == 1.0 and on.forced_factor == BIASED.tail_forced_factor
+    assert off.forced_factor("charm") == off.forced_factor("resonance") == 1.0
+    assert on.forced_factor("charm") == BIASED.tail_forced_factor
+    assert on.forced_factor("resonance") == BIASED.tail_resonance_factor

@@ -16,8 +16,10 @@ makes, and every muon's weight is divided by the change, so every weighted estim
   momentum, pT above the region's less 0.3 GeV, more than the muon's largest momentum in the hadron's rest
   frame, 0.236 GeV for K -> mu nu) decays ``tail_decay_splits`` times instead of ``decay_splits``;
 - **resonances, replayed more**: every collision that could feed the region is made again in the
-  instance forcing light resonances into muon channels (share ``tail_resonance_fraction``), and the forced
-  runs (resonances, charm, beauty from the proton's collision) have ``tail_forced_factor`` times the events;
+  instance forcing light resonances into muon channels (share ``tail_resonance_fraction``); the forced runs
+  of the proton's collision have more events: charm and beauty ``tail_forced_factor`` times, resonances
+  ``tail_resonance_factor`` times (their muons carry less of the region's squared weight per CPU-second:
+  the factors that give the most ESS per CPU-second, bench/RESULTS.md);
 - **no equalisation in the region**: muons of the region keep their own weights (floor 0).
 
 The copies of a split decay share their parent, so their muons are not independent: errors of rates
@@ -106,10 +108,11 @@ class Biasing:
             return share
         return np.where(self.feeds_region(energy), self.settings.tail_resonance_fraction, share)
 
-    @property
-    def forced_factor(self) -> float:
-        """Events of the forced runs per POT, relative to the unbiased source."""
-        return self.settings.tail_forced_factor if self.on else 1.0
+    def forced_factor(self, run: str) -> float:
+        """Events of a forced run per POT, relative to the unbiased source."""
+        if not self.on:
+            return 1.0
+        return self.settings.tail_resonance_factor if run == "resonance" else self.settings.tail_forced_factor
 
     def floors(self, momentum: np.ndarray) -> np.ndarray:
         """The equalisation floor of each muon: none in the region when biased."""
@@ -129,7 +132,7 @@ class Biasing:
                 "soft_collision_chance": s.tail_soft_chance,
                 "decay_splits_in_reach": s.tail_decay_splits,
                 "resonance_replay_share_in_reach": s.tail_resonance_fraction,
-                "forced_run_factor": s.tail_forced_factor,
+                "forced_run_factor": {"resonance": s.tail_resonance_factor, "charm and beauty": s.tail_forced_factor},
                 "equalisation_floor_in_region": 0.0,
                 "weights": "exact: every biased choice divides the muon's weight by its change, so weighted "
                 "estimates are unbiased everywhere; split decays make correlated rows (use independent_blocks)",

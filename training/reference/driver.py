@@ -92,7 +92,7 @@ def _events_per_run(pot: int, settings: SourceSettings) -> dict[str, tuple[int, 
         ("charm", settings.charm_events_per_pot, settings.charm_fraction),
         ("beauty", settings.beauty_events_per_pot, settings.beauty_fraction),
     ):
-        n = max(1, round(pot * per_pot * Biasing(settings).forced_factor))
+        n = max(1, round(pot * per_pot * Biasing(settings).forced_factor(run)))
         plan[run] = (n, fraction * pot / n)
     return plan
 
@@ -185,9 +185,8 @@ def run_task(settings: SourceSettings, seed: int, index: int, pot: int, progress
         parts += found
         part_batches += [first + batch] * len(found)
         progress(len(origin))
-    bias = 1 / cascade.biasing.forced_factor
     for run, (n_events, event_weight) in _events_per_run(pot, settings).items():
-        first = first_batch(run, n_events)
+        first, bias = first_batch(run, n_events), 1 / cascade.biasing.forced_factor(run)
         for particles, origin, batch in _primaries(generator, run, n_events, layout, rng):
             forced = _forced_muons(particles, origin, generator.branching[run], event_weight, KINDS.index(run), bias)
             parts.append(forced)
