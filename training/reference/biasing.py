@@ -38,6 +38,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from training.reference.events import Hadrons
+from training.reference.pythia_setup import RESONANCE
 from training.reference.settings import SourceSettings
 
 # The largest muon momentum in the rest frame of a pi, K or K0L (K -> mu nu: 0.236 GeV), with room to spare.
@@ -112,7 +113,7 @@ class Biasing:
         """Events of a forced run per POT, relative to the unbiased source."""
         if not self.on:
             return 1.0
-        return self.settings.tail_resonance_factor if run == "resonance" else self.settings.tail_forced_factor
+        return self.settings.tail_resonance_factor if run == RESONANCE else self.settings.tail_forced_factor
 
     def floors(self, momentum: np.ndarray) -> np.ndarray:
         """The equalisation floor of each muon: none in the region when biased."""
