@@ -26,7 +26,7 @@ import numpy as np
 
 from training.reference import driver
 from training.reference.driver import Block, run_task
-from training.reference.pythia_setup import INSTANCES, Generator
+from training.reference.pythia_setup import SEEDS, Generator
 from training.reference.settings import SourceSettings
 
 BATCH = 1000
@@ -49,7 +49,7 @@ def _run(settings: SourceSettings, pot: int, seed: int, init: float) -> Run:
 def _init_cost(settings: SourceSettings) -> float:
     """CPU-seconds to initialise one task's Pythia instances."""
     start = time.process_time()
-    Generator(settings, np.arange(1, len(INSTANCES) + 1))
+    Generator(settings, np.arange(1, SEEDS + 1))
     return time.process_time() - start
 
 

@@ -20,7 +20,7 @@ from training.reference.decays import LongLived, MuonChannel, decay_to_muons, lo
 from training.reference.driver import Block, generate, run_task
 from training.reference.events import KINDS, ORIGINS
 from training.reference.geometry import MUON_MASS, Layout, fates, interaction_points, rotate_to, sample_distance
-from training.reference.pythia_setup import CASCADE, INSTANCES, Generator
+from training.reference.pythia_setup import CASCADE, SEEDS, Generator
 from training.reference.settings import BLOCKS, SourceSettings
 
 POT = 2000
@@ -65,7 +65,7 @@ def test_later_generations_exist_and_start_deeper(first_task: Block) -> None:
 def test_cascade_products_and_muons_start_downstream_of_their_parent() -> None:
     """One step of the cascade on hand-made 200 GeV protons and pions: every product and every decay muon
     lies further along the parent's line of flight, and no weight grows."""
-    generator = Generator(SETTINGS, np.arange(1, len(INSTANCES) + 1))
+    generator = Generator(SETTINGS, np.arange(1, SEEDS + 1))
     rng = np.random.default_rng(3)
     pythia = generator.pythias[CASCADE, 2212]
     cascade = Cascade(generator, LAYOUT, long_lived_table(pythia), rng)

@@ -134,24 +134,23 @@ def test_the_biased_file_says_it_is_biased_and_how(samples: tuple[Sample, Sample
     assert json.loads(biased.metadata["generator_settings"])["tail_biasing"] is True
 
 
-def test_dull_primary_collisions_are_rouletted_with_exact_weights() -> None:
-    """Collisions with a particle in reach of the region keep all of it at weight 1; the others survive
-    with the set chance at weight 1 / chance: the expected weight of every collision stays 1."""
+def test_hopeless_primary_products_are_rouletted_with_exact_weights() -> None:
+    """Products of the proton's collision that could still lead to a muon of the region (150 GeV, any pT)
+    are all kept at weight 1; the others (50 GeV) survive with the set chance at weight 1 / chance: the
+    expected weight of each stays 1."""
     biasing = Biasing(BIASED)
-    n_events = 20_000
-    event = np.repeat(np.arange(n_events), 2)
-    momentum = np.tile([0.5, 0.0, 50.0, 50.0], (2 * n_events, 1))
-    lively = np.arange(n_events) % 10 == 0
-    momentum[2 * np.flatnonzero(lively)] = [3.5, 0.0, 150.0, 150.04]
-    ones = np.ones(2 * n_events)
-    hadrons = Hadrons(np.full(2 * n_events, 211), momentum, np.zeros((2 * n_events, 3)), ones, ones, ones, ones)
-    kept = biasing.primary_roulette(hadrons, event, n_events, np.random.default_rng(3))
-    in_lively = lively[event][np.isin(np.arange(2 * n_events), np.flatnonzero(lively[event]))]
-    assert np.sum(kept.weight[kept.weight == 1]) == 2 * lively.sum() == in_lively.sum()
-    dull_weight = kept.weight[kept.weight != 1]
-    assert np.allclose(dull_weight, 1 / BIASED.tail_primary_chance) and np.allclose(kept.bias, kept.weight)
-    expected = 2 * (~lively).sum()
-    assert dull_weight.sum() == pytest.approx(expected, rel=4 * np.sqrt((1 - 0.05) / (0.05 * expected / 2)))
+    n = 40_000
+    fast = np.arange(n) % 10 == 0
+    momentum = np.where(fast[:, None], [0.5, 0.0, 150.0, 150.0], [3.5, 0.0, 50.0, 50.12])
+    ones = np.ones(n)
+    hadrons = Hadrons(np.full(n, 211), momentum, np.zeros((n, 3)), ones, ones, ones, ones)
+    kept = biasing.primary_roulette(hadrons, np.random.default_rng(3))
+    assert np.all(kept.weight[kept.momentum[:, 3] > 100] == 1) and np.sum(kept.momentum[:, 3] > 100) == fast.sum()
+    slow_weight = kept.weight[kept.momentum[:, 3] < 100]
+    assert np.allclose(slow_weight, 1 / BIASED.tail_primary_chance) and np.allclose(kept.bias, kept.weight)
+    expected = (~fast).sum()
+    chance = BIASED.tail_primary_chance
+    assert slow_weight.sum() == pytest.approx(expected, rel=4 * np.sqrt((1 - chance) / (chance * expected)))
 
 
 def test_rules_are_the_unbiased_sources_when_off() -> None:

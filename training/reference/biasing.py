@@ -7,14 +7,21 @@ the struck nucleon's mass. Biasing changes only how often each random choice is 
 makes, and every muon's weight is divided by the change, so every weighted estimate keeps its expectation
 (in the bulk as in the tails; tests/test_reference_biasing.py checks it against the unbiased source):
 
-- **dull primary collisions, rouletted**: a proton's collision none of whose products could decay or
-  convert into a muon of the region (below) is followed with ``tail_primary_chance``, its products
-  weighted up: Pythia makes a collision in ~1e-4 s, following its cascade costs ten times more;
+- **hopeless products of the proton's collision, rouletted**: a hadron or photon of the primary collision
+  whose energy plus a nucleon's mass is below the region's momentum (no decay, conversion or collision of
+  it or its products can reach the region) is followed with ``tail_primary_chance``, weighted up: Pythia
+  makes a collision in ~1e-4 s, following its cascade costs ten times more. Rouletting only those keeps
+  the region's muons at their own weights (rouletting whole collisions with nothing in reach made rare
+  muons of the region 20 times heavier, through the later collisions of their fast hadrons);
 - **soft collisions, rouletted**: a collision whose beam energy plus a nucleon mass is below the region's
   momentum is made with ``tail_soft_chance`` times the unbiased source's chance, its products weighted up;
 - **decays, split**: a pi, K or K0L that could decay into a muon of the region (energy above the region's
   momentum, pT above the region's less 0.3 GeV, more than the muon's largest momentum in the hadron's rest
   frame, 0.236 GeV for K -> mu nu) decays ``tail_decay_splits`` times instead of ``decay_splits``;
+- **charm decays, split**: a charm hadron of the charm and beauty runs that could decay into a muon of the
+  region (energy above the region's momentum, pT above the region's less 1 GeV, more than a charm hadron's
+  largest muon momentum in its rest frame, 0.98 GeV for D_s -> mu nu) is decayed again
+  ``tail_charm_splits`` times, replacing its own decay (:mod:`training.reference.redecay`);
 - **resonances, replayed more**: every collision that could feed the region is made again in the
   instance forcing light resonances into muon channels (share ``tail_resonance_fraction``); the forced runs
   of the proton's collision have more events: charm and beauty ``tail_forced_factor`` times, resonances
@@ -38,11 +45,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from training.reference.events import Hadrons
-from training.reference.pythia_setup import RESONANCE
+from training.reference.pythia_setup import CHARM_HADRONS, RESONANCE
 from training.reference.settings import SourceSettings
 
-# The largest muon momentum in the rest frame of a pi, K or K0L (K -> mu nu: 0.236 GeV), with room to spare.
+# The largest muon momentum in the rest frame of a pi, K or K0L (K -> mu nu: 0.236 GeV), with room to spare;
+# and of a charm hadron (D_s -> mu nu: 0.98 GeV).
 _REST_FRAME_MOMENTUM = 0.3
+_CHARM_REST_FRAME_MOMENTUM = 1.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,18 @@ class Biasing:
             np.hypot(momentum[:, 0], momentum[:, 1]) > s.tail_pt - _REST_FRAME_MOMENTUM
         )
 
+    def charm_in_reach(self, pid: np.ndarray, momentum: np.ndarray) -> np.ndarray:
+        """Whether particles (``pid``, (px, py, pz, E)) are charm hadrons whose decay could make a muon of
+        the region; never when unbiased."""
+        s = self.settings
+        if not self.on:
+            return np.zeros(len(pid), dtype=bool)
+        return (
+            np.isin(np.abs(pid), CHARM_HADRONS)
+            & (momentum[:, 3] > s.tail_momentum)
+            & (np.hypot(momentum[:, 0], momentum[:, 1]) > s.tail_pt - _CHARM_REST_FRAME_MOMENTUM)
+        )
+
     def decay_splits(self, momentum: np.ndarray) -> np.ndarray:
         """Decays sampled per hadron with (px, py, pz, E)."""
         s = self.settings
@@ -80,20 +101,16 @@ class Biasing:
             return np.full(len(momentum), s.decay_splits)
         return np.where(self.in_reach(momentum), s.tail_decay_splits, s.decay_splits)
 
-    def primary_roulette(self, hadrons: Hadrons, event: np.ndarray, n_events: int, rng: np.random.Generator) -> Hadrons:
-        """The primary collisions' hadrons and photons (``event``: the collision of each) that are followed:
-        all of a collision with one in reach of the region, and those of the others with
-        ``tail_primary_chance``, weighted back."""
+    def primary_roulette(self, hadrons: Hadrons, rng: np.random.Generator) -> Hadrons:
+        """The primary collisions' hadrons and photons that are followed: all that could still lead to a
+        muon of the region (energy plus a nucleon's mass above its momentum), the others with
+        ``tail_primary_chance``, weighted back, so that no muon of the region carries a rouletted weight."""
         if not self.on:
             return hadrons
-        lively = np.zeros(n_events, dtype=bool)
-        lively[event[self.in_reach(hadrons.momentum)]] = True
-        chance = np.where(lively, 1.0, self.settings.tail_primary_chance)
-        followed = rng.uniform(size=n_events) < chance
-        rows = np.flatnonzero(followed[event])
+        chance = np.where(self.feeds_region(hadrons.momentum[:, 3]), 1.0, self.settings.tail_primary_chance)
+        rows = np.flatnonzero(rng.uniform(size=len(chance)) < chance)
         kept = hadrons.take(rows)
-        factor = chance[event[rows]]
-        return replace(kept, weight=kept.weight / factor, bias=kept.bias / factor)
+        return replace(kept, weight=kept.weight / chance[rows], bias=kept.bias / chance[rows])
 
     def collision_chance(self, energy: np.ndarray, chance: np.ndarray, least: np.ndarray) -> np.ndarray:
         """The chance of making each collision, from the unbiased source's ``chance`` (at least ``least``)."""
@@ -132,6 +149,7 @@ class Biasing:
                 "dull_primary_chance": s.tail_primary_chance,
                 "soft_collision_chance": s.tail_soft_chance,
                 "decay_splits_in_reach": s.tail_decay_splits,
+                "charm_decay_splits_in_reach": s.tail_charm_splits,
                 "resonance_replay_share_in_reach": s.tail_resonance_fraction,
                 "forced_run_factor": {"resonance": s.tail_resonance_factor, "charm and beauty": s.tail_forced_factor},
                 "equalisation_floor_in_region": 0.0,

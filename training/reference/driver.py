@@ -28,16 +28,29 @@ from training.reference.biasing import Biasing
 from training.reference.cascade import Cascade, tracked
 from training.reference.decays import long_lived_table
 from training.reference.em_pairs import PHOTON
-from training.reference.events import KINDS, ORIGINS, Hadrons, Muons, Particles, forced_weight
+from training.reference.events import (
+    KINDS,
+    ORIGINS,
+    Hadrons,
+    Muons,
+    Particles,
+    branching_product,
+    descends_from,
+    forced_weight,
+)
 from training.reference.geometry import MUON_MASS, Layout, interaction_points
 from training.reference.pythia_setup import (
     CASCADE,
+    DECAYS,
     INSTANCES,
     NUCLEONS,
     RESONANCE,
+    SEEDS,
     Generator,
+    decays_settings,
     pythia_settings,
 )
+from training.reference.redecay import redecay
 from training.reference.settings import BLOCKS, SourceSettings
 
 _BATCH = 5000  # protons (or forced events) per batch: bounds the memory of the awkward arrays
@@ -114,13 +127,12 @@ def _primaries(
                 done += len(batch)
 
 
-def _first_generation(particles: Particles, origin: np.ndarray, floor: float) -> tuple[Hadrons, np.ndarray]:
-    """The long-lived hadrons and the photons of primary collisions, at their production points, and the
-    collision each comes from."""
+def _first_generation(particles: Particles, origin: np.ndarray, floor: float) -> Hadrons:
+    """The long-lived hadrons and the photons of primary collisions, at their production points."""
     collected = tracked(particles.pid) | (particles.pid == PHOTON)
     rows = np.flatnonzero((particles.status > 0) & collected & (particles.momentum[:, 3] > floor))
     ones = np.ones(len(rows))
-    hadrons = Hadrons(
+    return Hadrons(
         pid=particles.pid[rows],
         momentum=particles.momentum[rows],
         position=origin[particles.event[rows]] + particles.vertex[rows],
@@ -129,27 +141,49 @@ def _first_generation(particles: Particles, origin: np.ndarray, floor: float) ->
         generation=ones.astype(np.int8),
         bias=ones,
     )
-    return hadrons, particles.event[rows]
 
 
 def _forced_muons(
-    particles: Particles, origin: np.ndarray, branching: dict[int, float], event_weight: float, kind: int, bias: float
+    particles: Particles,
+    origin: np.ndarray,
+    generator: Generator,
+    run: str,
+    event_weight: float,
+    biasing: Biasing,
+    rng: np.random.Generator,
 ) -> Muons:
-    """Pythia's muons that descend from a forced decay, at their production vertex; ``bias``: the biased
-    run's event weight over the unbiased source's."""
+    """Pythia's muons that descend from a forced decay, at their production vertex; those of a charm hadron
+    in reach of the tail-biased region come from its split decays instead (:mod:`training.reference.redecay`)."""
+    branching = generator.branching[run]
+    bias = 1 / biasing.forced_factor(run)  # the biased run's event weight over the unbiased source's
     rows = np.flatnonzero((particles.status > 0) & (np.abs(particles.pid) == 13))
+    split = biasing.charm_in_reach(particles.pid, particles.momentum) & (particles.status < 0)
+    if split.any():
+        rows = rows[~descends_from(particles, rows, split)]
     weight = forced_weight(particles, rows, branching) * event_weight
     rows, weight = rows[weight > 0], weight[weight > 0]
-    codes = np.zeros(len(rows), dtype=np.int8)
+    hadrons = np.flatnonzero(split)
+    splits = biasing.settings.tail_charm_splits
+    again = redecay(
+        generator.decays, generator.branching[DECAYS], particles.pid[hadrons], particles.momentum[hadrons], splits, rng
+    )
+    above, _ = branching_product(particles, hadrons, branching)  # forced decays that made the hadron
+    parent = hadrons[again.hadron]
+    codes = np.zeros(len(rows) + len(parent), dtype=np.int8)
     return Muons(
-        pdg=particles.pid[rows].astype(float),
-        position=origin[particles.event[rows]] + particles.vertex[rows],
-        momentum=particles.momentum[rows, :3],
-        weight=weight,
-        kind=codes + kind,
+        pdg=np.concatenate([particles.pid[rows].astype(float), again.pdg]),
+        position=np.concatenate(
+            [
+                origin[particles.event[rows]] + particles.vertex[rows],
+                origin[particles.event[parent]] + particles.vertex[parent] + again.offset,
+            ]
+        ),
+        momentum=np.concatenate([particles.momentum[rows, :3], again.momentum]),
+        weight=np.concatenate([weight, again.weight * above[again.hadron] * event_weight]),
+        kind=codes + KINDS.index(run),
         origin=codes,
         generation=codes + 1,
-        bias=np.full(len(rows), bias),
+        bias=np.concatenate([np.full(len(rows), bias), np.full(len(parent), bias / splits)]),
     )
 
 
@@ -164,7 +198,7 @@ def run_task(settings: SourceSettings, seed: int, index: int, pot: int, progress
     """The cascade of ``pot`` protons and the forced runs of one task; the muons that pass SHiP's
     selection, equalised at the weight floor. ``progress`` is told the protons done after each batch."""
     sequence = np.random.SeedSequence([seed, index])
-    generator = Generator(settings, sequence.generate_state(len(INSTANCES)) % 900_000_000 + 1)
+    generator = Generator(settings, sequence.generate_state(SEEDS) % 900_000_000 + 1)
     rng = np.random.default_rng(sequence)
     layout = Layout.from_settings(settings)
     cascade = Cascade(generator, layout, long_lived_table(generator.pythias[CASCADE, NUCLEONS[0]]), rng)
@@ -180,15 +214,15 @@ def run_task(settings: SourceSettings, seed: int, index: int, pot: int, progress
 
     first = first_batch(CASCADE, pot)
     for particles, origin, batch in _primaries(generator, CASCADE, pot, layout, rng):
-        hadrons, event = _first_generation(particles, origin, cascade.hadron_floor)
-        found = cascade.run(cascade.biasing.primary_roulette(hadrons, event, len(origin), rng))
+        hadrons = _first_generation(particles, origin, cascade.hadron_floor)
+        found = cascade.run(cascade.biasing.primary_roulette(hadrons, rng))
         parts += found
         part_batches += [first + batch] * len(found)
         progress(len(origin))
     for run, (n_events, event_weight) in _events_per_run(pot, settings).items():
-        first, bias = first_batch(run, n_events), 1 / cascade.biasing.forced_factor(run)
+        first = first_batch(run, n_events)
         for particles, origin, batch in _primaries(generator, run, n_events, layout, rng):
-            forced = _forced_muons(particles, origin, generator.branching[run], event_weight, KINDS.index(run), bias)
+            forced = _forced_muons(particles, origin, generator, run, event_weight, cascade.biasing, rng)
             parts.append(forced)
             part_batches.append(first + batch)
     muons = Muons.concatenate(parts)
@@ -317,6 +351,7 @@ def _assemble(blocks: list[Block], pot: int, seed: int, settings: SourceSettings
         "generator_settings": settings.to_json(),
         "pythia_settings": json.dumps(
             {f"{run}/{nucleon}": pythia_settings(run, nucleon, settings) for run, nucleon in INSTANCES}
+            | ({"decays": decays_settings(settings)} if biasing.on else {})
         ),
         "beam_spot": "none: FairShip's MuonBackGenerator paints it (run_simScript.py --SmearBeam 0.8 --PaintBeam 5)"
         if settings.beam_sigma == 0 and settings.beam_paint_radius == 0

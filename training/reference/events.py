@@ -6,6 +6,7 @@ is what makes the source fast (a Python loop over particles costs more than gene
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import awkward as ak
@@ -56,25 +57,55 @@ def lookup(table: dict[int, float], ids: np.ndarray, default: float) -> np.ndarr
     return np.where(keys[pos] == ids, values[pos], default)
 
 
+def ancestors(particles: Particles, rows: np.ndarray) -> Iterator[np.ndarray]:
+    """The rows' mothers, grandmothers, ... one generation at a time; -1 once a line has no more."""
+    current = particles.mother[rows]
+    for _ in range(_MAX_DEPTH):
+        if not np.any(current >= 0):
+            return
+        yield current
+        current = np.where(current >= 0, particles.mother[np.maximum(current, 0)], -1)
+
+
+def branching_product(
+    particles: Particles, rows: np.ndarray, branching: dict[int, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Product of the forced branching fractions over each row's ancestors (1 where none was forced), and
+    whether any was."""
+    weight = np.ones(len(rows))
+    forced = np.zeros(len(rows), dtype=bool)
+    for mother in ancestors(particles, rows):
+        factor = lookup(branching, particles.pid[np.maximum(mother, 0)], np.nan)
+        hit = (mother >= 0) & ~np.isnan(factor)
+        weight[hit] *= factor[hit]
+        forced |= hit
+    return weight, forced
+
+
 def forced_weight(particles: Particles, rows: np.ndarray, branching: dict[int, float]) -> np.ndarray:
     """Product of the forced branching fractions over each row's ancestors; 0 where none was forced.
 
     A muon counts only through forced decays in these runs (the rest is covered by other runs), and the
     product keeps its expected number exact: each forced decay picked the muon path with 1/fraction too often.
     """
-    weight = np.ones(len(rows))
-    forced = np.zeros(len(rows), dtype=bool)
-    current = particles.mother[rows]
-    for _ in range(_MAX_DEPTH):
-        alive = current >= 0
-        if not alive.any():
-            break
-        factor = lookup(branching, particles.pid[np.where(alive, current, 0)], np.nan)
-        hit = alive & ~np.isnan(factor)
-        weight[hit] *= factor[hit]
-        forced |= hit
-        current = np.where(alive, particles.mother[np.where(alive, current, 0)], -1)
+    weight, forced = branching_product(particles, rows, branching)
     return np.where(forced, weight, 0.0)
+
+
+def descends_from(particles: Particles, rows: np.ndarray, marked: np.ndarray) -> np.ndarray:
+    """Whether each row has an ancestor among the ``marked`` rows (a boolean mask over all rows)."""
+    found = np.zeros(len(rows), dtype=bool)
+    for mother in ancestors(particles, rows):
+        found |= (mother >= 0) & marked[np.maximum(mother, 0)]
+    return found
+
+
+def roots(particles: Particles, rows: np.ndarray) -> np.ndarray:
+    """Each row's oldest ancestor (the row itself where it has none)."""
+    root = rows.copy()
+    for mother in ancestors(particles, rows):
+        root = np.where(mother >= 0, mother, root)
+    return root
 
 
 KINDS: tuple[str, ...] = ("pi", "K", "K0L", "resonance", "charm", "beauty", "em_pair")

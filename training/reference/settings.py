@@ -71,12 +71,15 @@ class SourceSettings:
     tail_biasing: bool = False
     tail_momentum: float = 100.0  # the region served: |p| above this (GeV/c) ...
     tail_pt: float = 3.0  # ... and pT above this (GeV/c), at production
-    tail_primary_chance: float = 0.05  # proton collisions with nothing in reach of the region: followed this often
+    tail_primary_chance: float = (
+        0.05  # products of the proton's collision that cannot reach the region: followed this often
+    )
     tail_soft_chance: float = 0.1  # collisions that cannot feed the region are made this much less often
     tail_decay_splits: int = 60  # decays per pi, K, K0L that could make a muon of the region
+    tail_charm_splits: int = 50  # decays per charm hadron of the forced runs that could make one
     tail_resonance_fraction: float = 1.0  # share of collisions able to feed the region made again forced
     tail_forced_factor: float = 10.0  # events of the charm and beauty runs per POT, x this
-    tail_resonance_factor: float = 3.0  # events of the forced-resonance run per POT, x this
+    tail_resonance_factor: float = 10.0  # events of the forced-resonance run per POT, x this
     # Protons per task: the unit of seeding and of fresh Pythia instances (~10 s to initialise), so the
     # output depends on this, not on the number of workers.
     task_pot: int = 200_000
