@@ -1,6 +1,6 @@
-"""Charm hadrons decayed again many times (the tail-biased source's split charm decays): every muon comes
-from its own hadron, after a flight drawn from its lifetime, and on real HardQCD charm events the split
-decays give what Pythia's own decays give, muon for muon weight, in rate and kinematics."""
+"""Forced hadrons decayed again many times (the tail-biased source's split charm and light-resonance decays):
+every muon comes from its own hadron, after a flight drawn from its lifetime, and on real charm and
+forced-resonance events the split decays give what Pythia's own decays give, in weighted rate and kinematics."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from training.reference.biasing import Biasing
 from training.reference.driver import _forced_muons, _primaries
 from training.reference.events import Muons, descends_from, forced_weight
 from training.reference.geometry import Layout
-from training.reference.pythia_setup import DECAYS, SEEDS, Generator
+from training.reference.pythia_setup import FORCING, RESONANCE, SEEDS, Generator, forced_fraction
 from training.reference.redecay import redecay
 from training.reference.settings import SourceSettings
 
@@ -36,7 +36,12 @@ def test_each_muon_comes_from_its_own_hadron_after_its_flight(generator: Generat
     p = np.sqrt(energy**2 - D_PLUS_MASS**2)
     momentum = np.column_stack([p * np.sin(angle), np.zeros(n), p * np.cos(angle), np.full(n, energy)])
     muons = redecay(
-        generator.decays, generator.branching[DECAYS], np.full(n, D_PLUS), momentum, splits, np.random.default_rng(1)
+        generator.decays["charm"],
+        generator.branching["charm"],
+        np.full(n, D_PLUS),
+        momentum,
+        splits,
+        np.random.default_rng(1),
     )
 
     direction = momentum[muons.hadron, :3] / p
@@ -45,7 +50,7 @@ def test_each_muon_comes_from_its_own_hadron_after_its_flight(generator: Generat
     assert np.all(np.abs(muons.pdg) == 13)
     # beta gamma ~ 107: a muon (rest-frame momentum < 0.93 GeV/c) leaves its D+ at under 0.93 / (m_mu 107) rad
     assert np.all(cosine > np.cos(0.09))
-    forced = generator.branching[DECAYS]
+    forced = generator.branching["charm"]
     direct, via_tau = forced[D_PLUS] / splits, forced[D_PLUS] * forced[15] / splits  # D+ -> mu or tau -> mu
     assert np.all(np.isclose(muons.weight, direct) | np.isclose(muons.weight, via_tau))
     assert np.mean(np.isclose(muons.weight, direct)) > 0.5
@@ -61,49 +66,61 @@ def test_each_muon_comes_from_its_own_hadron_after_its_flight(generator: Generat
 
 def test_no_hadron_no_call(generator: Generator) -> None:
     muons = redecay(
-        generator.decays, generator.branching[DECAYS], np.empty(0, int), np.empty((0, 4)), 10, np.random.default_rng(1)
+        generator.decays["charm"],
+        generator.branching["charm"],
+        np.empty(0, int),
+        np.empty((0, 4)),
+        10,
+        np.random.default_rng(1),
     )
     assert len(muons.weight) == len(muons.hadron) == len(muons.momentum) == 0
 
 
-def _charm_muons(generator: Generator, settings: SourceSettings, events: int) -> tuple[Muons, Muons]:
-    """The muons of the same charm events, from Pythia's own decays and from split ones (``settings``),
-    those of hadrons in reach only."""
+@pytest.mark.parametrize("run", ["charm", "beauty", RESONANCE])
+def test_the_decays_instances_force_what_their_runs_force(generator: Generator, run: str) -> None:
+    """The split decays are weighted with the run's forced fractions: the decays instance must open the same
+    channels."""
+    decays = generator.decays[run]
+    assert {pid: forced_fraction(decays, pid) for pid in FORCING[run]} == generator.branching[run]
+
+
+def _own_and_split(generator: Generator, run: str, settings: SourceSettings, events: int) -> tuple[Muons, Muons]:
+    """The muons of the same events of a forced run, from Pythia's own decays and from split ones
+    (``settings``), those of hadrons in reach only."""
     layout, rng = Layout.from_settings(SETTINGS), np.random.default_rng(5)
     own, split = [], []
     biasing = Biasing(settings)
-    split_bias = 1 / settings.tail_forced_factor / settings.tail_charm_splits
-    for particles, origin, _ in _primaries(generator, "charm", events, layout, rng):
-        plain = _forced_muons(particles, origin, generator, "charm", 1.0, Biasing(SETTINGS), rng)
+    split_bias = 1 / biasing.forced_factor(run) / biasing.forced_splits(run)
+    for particles, origin, _ in _primaries(generator, run, events, layout, rng):
+        plain = _forced_muons(particles, origin, generator, run, 1.0, Biasing(SETTINGS), rng)
         muon_rows = np.flatnonzero((particles.status > 0) & (np.abs(particles.pid) == 13))
-        reach = biasing.charm_in_reach(particles.pid, particles.momentum) & (particles.status < 0)
-        forced = forced_weight(particles, muon_rows, generator.branching["charm"]) > 0
+        reach = biasing.split_in_reach(run, particles.pid, particles.momentum) & (particles.status < 0)
+        forced = forced_weight(particles, muon_rows, generator.branching[run]) > 0
         own.append(plain.take(np.flatnonzero(descends_from(particles, muon_rows[forced], reach))))
-        again = _forced_muons(particles, origin, generator, "charm", 1.0, biasing, rng)
+        again = _forced_muons(particles, origin, generator, run, 1.0, biasing, rng)
         split.append(again.take(np.flatnonzero(np.isclose(again.bias, split_bias))))
     return Muons.concatenate(own), Muons.concatenate(split)
 
 
-def test_split_charm_decays_agree_with_pythias_own(generator: Generator) -> None:
-    """20,000 HardQCD charm events with the region lowered to |p| > 20, pT > 1 GeV/c (so that many hadrons
-    are in reach): the muons of the hadrons in reach, from Pythia's decays in the event and from 20 split
-    decays of the same hadrons, agree in weighted number, mean |p| and mean pT within 4 standard errors;
-    the split ones are over 10 times as many. (Where each starts is the first test's.)"""
-    settings = replace(SETTINGS, tail_biasing=True, tail_momentum=20.0, tail_pt=1.0, tail_charm_splits=20)
-    own, split = _charm_muons(generator, settings, 20_000)
+@pytest.mark.parametrize(("run", "events"), [("charm", 20_000), (RESONANCE, 20_000)])
+def test_split_decays_agree_with_pythias_own(generator: Generator, run: str, events: int) -> None:
+    """Events of a forced run with the region lowered to |p| > 20, pT > 1 GeV/c (so that many hadrons are
+    in reach): the muons of the hadrons in reach, from Pythia's decays in the event and from 20 split decays
+    of the same hadrons, agree in weighted number, mean |p| and mean pT within 4 standard errors; the split
+    ones are over 10 times as many. (Where each starts is the first test's.)"""
+    settings = replace(
+        SETTINGS, tail_biasing=True, tail_momentum=20.0, tail_pt=1.0, tail_charm_splits=20, tail_resonance_splits=20
+    )
+    own, split = _own_and_split(generator, run, settings, events)
     assert len(own.weight) > 200
     assert len(split.weight) > 10 * len(own.weight)
-    assert np.all(split.bias == 1 / settings.tail_forced_factor / settings.tail_charm_splits)
 
     ratio = split.weight.sum() / own.weight.sum()
     error = np.sqrt(np.sum(own.weight**2)) / own.weight.sum()  # the split side's is far smaller
     assert abs(ratio - 1) < 4 * error
 
     def means(m: Muons) -> dict[str, tuple[float, float]]:
-        columns = {
-            "p": np.linalg.norm(m.momentum, axis=1),
-            "pT": np.hypot(m.momentum[:, 0], m.momentum[:, 1]),
-        }
+        columns = {"p": np.linalg.norm(m.momentum, axis=1), "pT": np.hypot(m.momentum[:, 0], m.momentum[:, 1])}
         return {
             k: (float(np.average(v, weights=m.weight)), float(v.std() / np.sqrt(len(v)))) for k, v in columns.items()
         }

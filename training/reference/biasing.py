@@ -18,10 +18,11 @@ makes, and every muon's weight is divided by the change, so every weighted estim
 - **decays, split**: a pi, K or K0L that could decay into a muon of the region (energy above the region's
   momentum, pT above the region's less 0.3 GeV, more than the muon's largest momentum in the hadron's rest
   frame, 0.236 GeV for K -> mu nu) decays ``tail_decay_splits`` times instead of ``decay_splits``;
-- **charm decays, split**: a charm hadron of the charm and beauty runs that could decay into a muon of the
-  region (energy above the region's momentum, pT above the region's less 1 GeV, more than a charm hadron's
-  largest muon momentum in its rest frame, 0.98 GeV for D_s -> mu nu) is decayed again
-  ``tail_charm_splits`` times, replacing its own decay (:mod:`training.reference.redecay`);
+- **forced decays, split**: a charm hadron of the charm and beauty runs, or a light resonance of the
+  forced-resonance run or of a collision replayed in it, that could decay into a muon of the region
+  (energy above the region's momentum, pT above the region's less the largest muon momentum in its rest
+  frame: 0.98 GeV for D_s -> mu nu, 0.50 GeV for phi -> mu mu) is decayed again ``tail_charm_splits`` or
+  ``tail_resonance_splits`` times, replacing its own decay (:mod:`training.reference.redecay`);
 - **resonances, replayed more**: every collision that could feed the region is made again in the
   instance forcing light resonances into muon channels (share ``tail_resonance_fraction``); the forced runs
   of the proton's collision have more events: charm and beauty ``tail_forced_factor`` times, resonances
@@ -45,13 +46,18 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from training.reference.events import Hadrons
-from training.reference.pythia_setup import CHARM_HADRONS, RESONANCE
+from training.reference.pythia_setup import CHARM_HADRONS, LIGHT_RESONANCES, RESONANCE
 from training.reference.settings import SourceSettings
 
-# The largest muon momentum in the rest frame of a pi, K or K0L (K -> mu nu: 0.236 GeV), with room to spare;
-# and of a charm hadron (D_s -> mu nu: 0.98 GeV).
+# The largest muon momentum in the rest frame of a pi, K or K0L (K -> mu nu: 0.236 GeV), with room to spare.
 _REST_FRAME_MOMENTUM = 0.3
-_CHARM_REST_FRAME_MOMENTUM = 1.0
+# The hadrons of each forced run decayed again when in reach, and the largest muon momentum in their rest
+# frame: a charm hadron's (D_s -> mu nu: 0.98 GeV), a light resonance's (phi -> mu mu: 0.50 GeV).
+_SPLIT: dict[str, tuple[tuple[int, ...], float]] = {
+    "charm": (CHARM_HADRONS, 1.0),
+    "beauty": (CHARM_HADRONS, 1.0),
+    RESONANCE: (LIGHT_RESONANCES, 0.6),
+}
 
 
 @dataclass(frozen=True)
@@ -82,17 +88,22 @@ class Biasing:
             np.hypot(momentum[:, 0], momentum[:, 1]) > s.tail_pt - _REST_FRAME_MOMENTUM
         )
 
-    def charm_in_reach(self, pid: np.ndarray, momentum: np.ndarray) -> np.ndarray:
-        """Whether particles (``pid``, (px, py, pz, E)) are charm hadrons whose decay could make a muon of
-        the region; never when unbiased."""
+    def split_in_reach(self, run: str, pid: np.ndarray, momentum: np.ndarray) -> np.ndarray:
+        """Whether particles (``pid``, (px, py, pz, E)) of a forced run are hadrons that run forces whose
+        decay could make a muon of the region (then decayed ``forced_splits`` times); never when unbiased."""
         s = self.settings
         if not self.on:
             return np.zeros(len(pid), dtype=bool)
+        forced, rest_frame = _SPLIT[run]
         return (
-            np.isin(np.abs(pid), CHARM_HADRONS)
+            np.isin(np.abs(pid), forced)
             & (momentum[:, 3] > s.tail_momentum)
-            & (np.hypot(momentum[:, 0], momentum[:, 1]) > s.tail_pt - _CHARM_REST_FRAME_MOMENTUM)
+            & (np.hypot(momentum[:, 0], momentum[:, 1]) > s.tail_pt - rest_frame)
         )
+
+    def forced_splits(self, run: str) -> int:
+        """Decays per hadron of a forced run in reach of the region."""
+        return self.settings.tail_resonance_splits if run == RESONANCE else self.settings.tail_charm_splits
 
     def decay_splits(self, momentum: np.ndarray) -> np.ndarray:
         """Decays sampled per hadron with (px, py, pz, E)."""
@@ -150,6 +161,7 @@ class Biasing:
                 "soft_collision_chance": s.tail_soft_chance,
                 "decay_splits_in_reach": s.tail_decay_splits,
                 "charm_decay_splits_in_reach": s.tail_charm_splits,
+                "resonance_decay_splits_in_reach": s.tail_resonance_splits,
                 "resonance_replay_share_in_reach": s.tail_resonance_fraction,
                 "forced_run_factor": {"resonance": s.tail_resonance_factor, "charm and beauty": s.tail_forced_factor},
                 "equalisation_floor_in_region": 0.0,

@@ -22,7 +22,9 @@ trades a little variance in late generations for most of the collisions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pythia8mc
@@ -33,6 +35,7 @@ from training.reference.em_pairs import PHOTON, pair_muons
 from training.reference.events import KINDS, ORIGINS, Hadrons, Muons
 from training.reference.geometry import MUON_MASS, Fates, Layout, fates, rotate_to, sample_distance
 from training.reference.pythia_setup import CASCADE, MUON, NUCLEON_MASS, NUCLEONS, RESONANCE, Generator
+from training.reference.redecay import redecay
 
 TRACKED = frozenset((211, 321, 130, 2212, 2112))  # and their antiparticles
 _COLLECTED = TRACKED | {PHOTON}  # what a collision hands on: hadrons to follow, photons to convert
@@ -75,22 +78,59 @@ def collide(
     return np.array(parents, dtype=np.int64), np.array(ids, dtype=np.int64), np.array(momenta).reshape(-1, 4)
 
 
+@dataclass(frozen=True)
+class Forced:
+    """What the replays of collisions in the forced-resonance instance give: each muon of a forced decay
+    (the collision it comes from, PDG id, (px, py, pz), forced branching fraction), and each resonance in
+    reach of the tail-biased region, whose muons are left to its split decays (collision, PDG id,
+    (px, py, pz, E))."""
+
+    parent: np.ndarray
+    pdg: np.ndarray
+    momentum: np.ndarray
+    fraction: np.ndarray
+    split_parent: np.ndarray
+    split_pid: np.ndarray
+    split_momentum: np.ndarray
+
+
 def forced_muons(
-    pythia: pythia8mc.Pythia, pid: np.ndarray, nucleon: np.ndarray, energy: np.ndarray, branching: dict[int, float]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The same collisions in an instance whose resonances decay only into muon channels: the index of the
-    collision, PDG id, (px, py, pz) and forced branching fraction of each muon from a forced decay."""
+    pythia: pythia8mc.Pythia,
+    pid: np.ndarray,
+    nucleon: np.ndarray,
+    energy: np.ndarray,
+    branching: dict[int, float],
+    in_reach: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> Forced:
+    """The same collisions in an instance whose resonances decay only into muon channels; ``in_reach``
+    tells from (PDG ids, (px, py, pz, E)) which resonances are split instead."""
     event = pythia.event
-    rows: list[tuple[int, int, float, float, float, float]] = []
+    muons: list[tuple[float, ...]] = []  # collision, id, px, py, pz, fraction, mother's id, px, py, pz, E
+    resonances: list[tuple[float, ...]] = []  # collision, id, px, py, pz, E
     for i, args in enumerate(zip(pid.tolist(), nucleon.tolist(), energy.tolist(), strict=True)):
         _next(pythia, *args)
         for particle in event:
-            if abs(particle.id()) == MUON and particle.isFinal():
-                fraction = branching.get(abs(event[particle.mother1()].id()))
+            if abs(particle.id()) in branching:
+                resonances.append((i, particle.id(), particle.px(), particle.py(), particle.pz(), particle.e()))
+            elif abs(particle.id()) == MUON and particle.isFinal():
+                mother = event[particle.mother1()]
+                fraction = branching.get(abs(mother.id()))
                 if fraction is not None:
-                    rows.append((i, particle.id(), particle.px(), particle.py(), particle.pz(), fraction))
-    table = np.array(rows).reshape(-1, 6)
-    return table[:, 0].astype(np.int64), table[:, 1], table[:, 2:5], table[:, 5]
+                    muon = (i, particle.id(), particle.px(), particle.py(), particle.pz(), fraction)
+                    muons.append((*muon, mother.id(), mother.px(), mother.py(), mother.pz(), mother.e()))
+    table = np.array(muons).reshape(-1, 11)
+    table = table[~in_reach(table[:, 6].astype(np.int64), table[:, 7:11])]
+    found = np.array(resonances).reshape(-1, 6)
+    found = found[in_reach(found[:, 1].astype(np.int64), found[:, 2:6])]
+    return Forced(
+        table[:, 0].astype(np.int64),
+        table[:, 1],
+        table[:, 2:5],
+        table[:, 5],
+        found[:, 0].astype(np.int64),
+        found[:, 1].astype(np.int64),
+        found[:, 2:6],
+    )
 
 
 @dataclass
@@ -203,22 +243,35 @@ class Cascade:
         # Light resonances of a share of the same collisions, in the instance that forces their muon channels.
         share = self.biasing.resonance_share(energies)
         again = np.flatnonzero(self.rng.uniform(size=len(rows)) < share)
-        parent, pdg, muon, fraction = forced_muons(
+        forced = forced_muons(
             self.generator.pythias[RESONANCE, NUCLEONS[0]],
             beams[again],
             nucleon[again],
             energies[again],
             self.generator.branching[RESONANCE],
+            partial(self.biasing.split_in_reach, RESONANCE),
         )
-        parent = again[parent]
+        splits = self.biasing.forced_splits(RESONANCE)
+        split = redecay(
+            self.generator.decays[RESONANCE],
+            self.generator.branching[RESONANCE],
+            forced.split_pid,
+            forced.split_momentum,
+            splits,
+            self.rng,
+        )
+        parent = again[np.concatenate([forced.parent, forced.split_parent[split.hadron]])]
+        axis = direction[rows][parent]
+        unsplit = np.arange(len(parent)) < len(forced.parent)
         resonances = Muons(
-            pdg=pdg,
-            position=point[parent],
-            momentum=rotate_to(muon, direction[rows][parent]),
-            weight=weight[parent] * fraction / share[parent],
-            kind=np.full(len(pdg), KINDS.index("resonance"), dtype=np.int8),
+            pdg=np.concatenate([forced.pdg, split.pdg]),
+            position=point[parent]
+            + np.concatenate([np.zeros((len(forced.parent), 3)), rotate_to(split.offset, axis[~unsplit])]),
+            momentum=rotate_to(np.concatenate([forced.momentum, split.momentum]), axis),
+            weight=weight[parent] * np.concatenate([forced.fraction, split.weight]) / share[parent],
+            kind=np.full(len(parent), KINDS.index("resonance"), dtype=np.int8),
             origin=origin[parent].astype(np.int8),
             generation=generation[parent],
-            bias=bias[parent] * self.settings.cascade_resonance_fraction / share[parent],
+            bias=bias[parent] * self.settings.cascade_resonance_fraction / share[parent] / np.where(unsplit, 1, splits),
         )
         return children, resonances

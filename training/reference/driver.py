@@ -41,7 +41,6 @@ from training.reference.events import (
 from training.reference.geometry import MUON_MASS, Layout, interaction_points
 from training.reference.pythia_setup import (
     CASCADE,
-    DECAYS,
     INSTANCES,
     NUCLEONS,
     RESONANCE,
@@ -152,21 +151,18 @@ def _forced_muons(
     biasing: Biasing,
     rng: np.random.Generator,
 ) -> Muons:
-    """Pythia's muons that descend from a forced decay, at their production vertex; those of a charm hadron
+    """Pythia's muons that descend from a forced decay, at their production vertex; those of a forced hadron
     in reach of the tail-biased region come from its split decays instead (:mod:`training.reference.redecay`)."""
     branching = generator.branching[run]
     bias = 1 / biasing.forced_factor(run)  # the biased run's event weight over the unbiased source's
     rows = np.flatnonzero((particles.status > 0) & (np.abs(particles.pid) == 13))
-    split = biasing.charm_in_reach(particles.pid, particles.momentum) & (particles.status < 0)
+    split = biasing.split_in_reach(run, particles.pid, particles.momentum) & (particles.status < 0)
     if split.any():
         rows = rows[~descends_from(particles, rows, split)]
     weight = forced_weight(particles, rows, branching) * event_weight
     rows, weight = rows[weight > 0], weight[weight > 0]
-    hadrons = np.flatnonzero(split)
-    splits = biasing.settings.tail_charm_splits
-    again = redecay(
-        generator.decays, generator.branching[DECAYS], particles.pid[hadrons], particles.momentum[hadrons], splits, rng
-    )
+    hadrons, splits = np.flatnonzero(split), biasing.forced_splits(run)
+    again = redecay(generator.decays[run], branching, particles.pid[hadrons], particles.momentum[hadrons], splits, rng)
     above, _ = branching_product(particles, hadrons, branching)  # forced decays that made the hadron
     parent = hadrons[again.hadron]
     codes = np.zeros(len(rows) + len(parent), dtype=np.int8)
@@ -351,7 +347,7 @@ def _assemble(blocks: list[Block], pot: int, seed: int, settings: SourceSettings
         "generator_settings": settings.to_json(),
         "pythia_settings": json.dumps(
             {f"{run}/{nucleon}": pythia_settings(run, nucleon, settings) for run, nucleon in INSTANCES}
-            | ({"decays": decays_settings(settings)} if biasing.on else {})
+            | ({f"decays/{run}": decays_settings(run, settings) for run in (RESONANCE, "charm")} if biasing.on else {})
         ),
         "beam_spot": "none: FairShip's MuonBackGenerator paints it (run_simScript.py --SmearBeam 0.8 --PaintBeam 5)"
         if settings.beam_sigma == 0 and settings.beam_paint_radius == 0

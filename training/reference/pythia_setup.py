@@ -15,9 +15,9 @@ The heavy-flavour runs collide 400 GeV protons only, on a proton and on a neutro
 - ``charm`` / ``beauty``: HardQCD heavy-quark pairs with charm hadrons, tau and charmonium forced into
   muon channels, normalised afterwards to the per-interaction production fractions.
 
-Beside them, a ``decays`` instance with no process level decays the charm hadrons handed to it with the
-same forced channels (the tail-biased source decays a charm hadron in reach of the shield region many times,
-:mod:`training.reference.biasing`).
+Beside them, two decays instances with no process level decay the hadrons handed to them with a forced
+run's channels: one the heavy flavours', one the light resonances' (the tail-biased source decays a hadron
+in reach of the shield region many times, :mod:`training.reference.biasing`).
 
 A muon from a forced decay carries the product of the forced branching ratios of its ancestors, which
 keeps the expected number of muons exact while every simulated event yields muons.
@@ -35,7 +35,6 @@ from training.reference.settings import SourceSettings
 
 CASCADE = "cascade"
 RESONANCE = "resonance"
-DECAYS = "decays"
 VARIABLE: tuple[str, ...] = (CASCADE, RESONANCE)  # one instance each, any hadron beam at any energy
 RUNS: tuple[str, ...] = ("charm", "beauty")  # fixed 400 GeV proton beam, one instance per nucleon
 NUCLEONS: tuple[int, ...] = (2212, 2112)
@@ -113,11 +112,13 @@ INSTANCES: tuple[tuple[str, int], ...] = (
     *((run, NUCLEONS[0]) for run in VARIABLE),
     *((run, n) for run in RUNS for n in NUCLEONS),
 )
-SEEDS = len(INSTANCES) + 1  # one per instance, then the decays instance's
+# The decays instances, one per forcing, and the forced runs whose hadrons each decays again.
+DECAYERS: dict[str, tuple[str, ...]] = {"heavy flavour": ("charm", "beauty"), "light resonances": (RESONANCE,)}
+SEEDS = len(INSTANCES) + len(DECAYERS)  # one per instance, then the decays instances'
 
 
-def decays_settings(settings: SourceSettings) -> list[str]:
-    """The ``readString`` lines of the decays instance: hadron level only, the heavy-flavour runs' forcing."""
+def decays_settings(run: str, settings: SourceSettings) -> list[str]:
+    """The ``readString`` lines of the decays instance for ``run``: hadron level only, that run's forcing."""
     lines = [
         "Print:quiet = on",
         "ProcessLevel:all = off",
@@ -125,7 +126,7 @@ def decays_settings(settings: SourceSettings) -> list[str]:
         f"ParticleDecays:tau0Max = {settings.tau0_max_mm}",
         "Random:setSeed = on",
     ]
-    for pid, products in _HEAVY_FLAVOUR_FORCING.items():
+    for pid, products in FORCING[run].items():
         lines += [f"{pid}:onMode = off", f"{pid}:onIfAny = {' '.join(map(str, products))}"]
     return lines
 
@@ -143,8 +144,8 @@ def _initialised(lines: list[str], what: str) -> pythia8mc.Pythia:
 @dataclass
 class Generator:
     """Freshly initialised Pythia instances keyed by (run, nucleon) in the order of ``INSTANCES``, seeded
-    in that order, the decays instance seeded last, and the forced fractions of each run and of the decays
-    instance (keyed ``DECAYS``); a variable-beam instance is keyed (run, 2212).
+    in that order, the decays instances (``DECAYERS``) seeded after them and keyed by the forced runs they
+    serve, and the forced fractions of each run; a variable-beam instance is keyed (run, 2212).
 
     Built anew for every task: an instance carries state from one event batch to the next that reseeding
     does not clear (seen as rare 1e-4 shifts of parton momenta in pn events), so reusing instances across
@@ -155,22 +156,20 @@ class Generator:
     seeds: np.ndarray  # ``SEEDS`` of them, 1..900,000,000
     pythias: dict[tuple[str, int], pythia8mc.Pythia] = field(default_factory=dict)
     branching: dict[str, dict[int, float]] = field(default_factory=dict)
-    decays: pythia8mc.Pythia = field(init=False)
+    decays: dict[str, pythia8mc.Pythia] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         seeds = self.seeds.tolist()
         if len(seeds) != SEEDS:
             raise ValueError(f"{SEEDS} seeds needed, got {len(seeds)}")
         for (run, nucleon), seed in zip(INSTANCES, seeds, strict=False):
-            pythia = _initialised(
-                [*pythia_settings(run, nucleon, self.settings), f"Random:seed = {seed}"], f"the {run} run on {nucleon}"
-            )
+            lines = [*pythia_settings(run, nucleon, self.settings), f"Random:seed = {seed}"]
+            pythia = _initialised(lines, f"the {run} run on {nucleon}")
             self.pythias[run, nucleon] = pythia
             self.branching[run] = {pid: forced_fraction(pythia, pid) for pid in FORCING.get(run, {})}
-        self.decays = _initialised(
-            [*decays_settings(self.settings), f"Random:seed = {seeds[-1]}"], "the decays instance"
-        )
-        self.branching[DECAYS] = {pid: forced_fraction(self.decays, pid) for pid in _HEAVY_FLAVOUR_FORCING}
+        for (name, runs), seed in zip(DECAYERS.items(), seeds[len(INSTANCES) :], strict=True):
+            decays = _initialised([*decays_settings(runs[0], self.settings), f"Random:seed = {seed}"], name)
+            self.decays |= dict.fromkeys(runs, decays)
 
     def pythia(self, run: str, nucleon: int) -> pythia8mc.Pythia:
         """The instance for ``run`` on ``nucleon``; a variable-beam one is set to a 400 GeV proton on it."""

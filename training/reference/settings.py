@@ -77,6 +77,7 @@ class SourceSettings:
     tail_soft_chance: float = 0.1  # collisions that cannot feed the region are made this much less often
     tail_decay_splits: int = 60  # decays per pi, K, K0L that could make a muon of the region
     tail_charm_splits: int = 50  # decays per charm hadron of the forced runs that could make one
+    tail_resonance_splits: int = 20  # decays per light resonance of the forced runs that could make one
     tail_resonance_fraction: float = 1.0  # share of collisions able to feed the region made again forced
     tail_forced_factor: float = 10.0  # events of the charm and beauty runs per POT, x this
     tail_resonance_factor: float = 10.0  # events of the forced-resonance run per POT, x this
