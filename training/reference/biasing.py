@@ -157,7 +157,7 @@ class Biasing:
             {
                 "mode": "tail",
                 "region": {"p_min_GeV": s.tail_momentum, "pt_min_GeV": s.tail_pt},
-                "dull_primary_chance": s.tail_primary_chance,
+                "hopeless_primary_product_chance": s.tail_primary_chance,
                 "soft_collision_chance": s.tail_soft_chance,
                 "decay_splits_in_reach": s.tail_decay_splits,
                 "charm_decay_splits_in_reach": s.tail_charm_splits,

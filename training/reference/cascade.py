@@ -105,31 +105,31 @@ def forced_muons(
     """The same collisions in an instance whose resonances decay only into muon channels; ``in_reach``
     tells from (PDG ids, (px, py, pz, E)) which resonances are split instead."""
     event = pythia.event
-    muons: list[tuple[float, ...]] = []  # collision, id, px, py, pz, fraction, mother's id, px, py, pz, E
+    muons: list[tuple[float, ...]] = []  # collision, id, px, py, pz, fraction, its resonance's row in ``found``
     resonances: list[tuple[float, ...]] = []  # collision, id, px, py, pz, E
     for i, args in enumerate(zip(pid.tolist(), nucleon.tolist(), energy.tolist(), strict=True)):
         _next(pythia, *args)
-        for particle in event:
+        found_at: dict[int, int] = {}  # a resonance's row in the event -> its row in ``resonances``
+        for row, particle in enumerate(event):
             if abs(particle.id()) in branching:
+                found_at[row] = len(resonances)
                 resonances.append((i, particle.id(), particle.px(), particle.py(), particle.pz(), particle.e()))
-            elif abs(particle.id()) == MUON and particle.isFinal():
-                mother = event[particle.mother1()]
-                fraction = branching.get(abs(mother.id()))
-                if fraction is not None:
-                    muon = (i, particle.id(), particle.px(), particle.py(), particle.pz(), fraction)
-                    muons.append((*muon, mother.id(), mother.px(), mother.py(), mother.pz(), mother.e()))
-    table = np.array(muons).reshape(-1, 11)
-    table = table[~in_reach(table[:, 6].astype(np.int64), table[:, 7:11])]
+            elif abs(particle.id()) == MUON and particle.isFinal() and particle.mother1() in found_at:
+                fraction = branching[abs(event[particle.mother1()].id())]
+                muon = (i, particle.id(), particle.px(), particle.py(), particle.pz(), fraction)
+                muons.append((*muon, found_at[particle.mother1()]))
     found = np.array(resonances).reshape(-1, 6)
-    found = found[in_reach(found[:, 1].astype(np.int64), found[:, 2:6])]
+    split = in_reach(found[:, 1].astype(np.int64), found[:, 2:6])
+    table = np.array(muons).reshape(-1, 7)
+    table = table[~split[table[:, 6].astype(np.int64)]]
     return Forced(
         table[:, 0].astype(np.int64),
         table[:, 1],
         table[:, 2:5],
         table[:, 5],
-        found[:, 0].astype(np.int64),
-        found[:, 1].astype(np.int64),
-        found[:, 2:6],
+        found[split, 0].astype(np.int64),
+        found[split, 1].astype(np.int64),
+        found[split, 2:6],
     )
 
 

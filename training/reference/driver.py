@@ -41,6 +41,7 @@ from training.reference.events import (
 from training.reference.geometry import MUON_MASS, Layout, interaction_points
 from training.reference.pythia_setup import (
     CASCADE,
+    DECAYERS,
     INSTANCES,
     NUCLEONS,
     RESONANCE,
@@ -347,7 +348,11 @@ def _assemble(blocks: list[Block], pot: int, seed: int, settings: SourceSettings
         "generator_settings": settings.to_json(),
         "pythia_settings": json.dumps(
             {f"{run}/{nucleon}": pythia_settings(run, nucleon, settings) for run, nucleon in INSTANCES}
-            | ({f"decays/{run}": decays_settings(run, settings) for run in (RESONANCE, "charm")} if biasing.on else {})
+            | (
+                {f"decays/{runs[0]}": decays_settings(runs[0], settings) for runs in DECAYERS.values()}
+                if biasing.on
+                else {}
+            )
         ),
         "beam_spot": "none: FairShip's MuonBackGenerator paints it (run_simScript.py --SmearBeam 0.8 --PaintBeam 5)"
         if settings.beam_sigma == 0 and settings.beam_paint_radius == 0

@@ -1,10 +1,10 @@
-"""Charm hadrons decayed again, many times each: the tail-biased source's split of the decays that could
-make a muon of SHiP's shield region (:mod:`training.reference.biasing`).
+"""Forced hadrons decayed again, many times each: the tail-biased source's split of the charm and
+light-resonance decays that could make a muon of SHiP's shield region (:mod:`training.reference.biasing`).
 
 A charm hadron with the energy and pT to feed the region makes a muon there in about one decay in a
 thousand; the hadron costs a whole HardQCD event, its decay a few microseconds (a tau's, ~0.3 ms).
-Decaying each such hadron ``splits`` times with the heavy-flavour runs' forced channels, every muon taking
-1/splits of the weight, keeps every expectation and puts ~splits times more muons in the region per event.
+Decaying each such hadron ``splits`` times with its run's forced channels, every muon taking 1/splits of
+the weight, keeps every expectation and puts ~splits times more muons in the region per event.
 
 All the copies go into one event record of the decays instance, decayed by one call: a Python loop over
 decays would cost more than the decays.
@@ -58,7 +58,7 @@ def redecay(
         event[i + 1].tau(tau)  # row 0 is the event record's system line
     batch = decays.nextBatch(1, "skip")
     if len(batch) != 1:
-        raise RuntimeError("Pythia failed to decay the charm hadrons it was given")
+        raise RuntimeError("Pythia failed to decay the hadrons it was given")
     particles = Particles.from_batch(batch)
     rows = np.flatnonzero((particles.status > 0) & (np.abs(particles.pid) == 13))
     weight = forced_weight(particles, rows, branching) / splits

@@ -71,9 +71,7 @@ class SourceSettings:
     tail_biasing: bool = False
     tail_momentum: float = 100.0  # the region served: |p| above this (GeV/c) ...
     tail_pt: float = 3.0  # ... and pT above this (GeV/c), at production
-    tail_primary_chance: float = (
-        0.05  # products of the proton's collision that cannot reach the region: followed this often
-    )
+    tail_primary_chance: float = 0.05  # primary products that cannot reach the region: followed this often
     tail_soft_chance: float = 0.1  # collisions that cannot feed the region are made this much less often
     tail_decay_splits: int = 60  # decays per pi, K, K0L that could make a muon of the region
     tail_charm_splits: int = 50  # decays per charm hadron of the forced runs that could make one
