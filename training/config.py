@@ -69,9 +69,10 @@ class TrainConfig(BaseModel):
     calibrated_columns: list[Literal["r", "z", "pt", "p"]] = Field(
         default=["z"],
         description="Feature columns whose marginal is mapped onto the training sample's after training "
-        "(training.model.calibration); [] = none. Not pT or |p|: the training sample's own deepest tails are further "
-        "from independent samples' than the network's (training/README.md, Marginal calibration). The shipped "
-        "training/default.json adds r to z: a spotless sample's muons on the beam axis need it (SHiP's convention)",
+        "(training.model.calibration); [] = none. A calibrated column carries the sample's own fluctuations in its "
+        "deepest quantiles, so pT or |p| only on a sample large enough for them (training/README.md, Marginal "
+        "calibration). The shipped training/default.json adds r (a spotless sample's muons on the beam axis need it) "
+        "and |p| (the network renders 0.7 of its sample's deepest |p| tail) to z, for its 3.1e6-POT sample",
     )
     calibration_muons: int = Field(
         default=4_000_000, gt=1, description="Muons drawn on each side (training sample by weight, generator) to fit it"
