@@ -121,6 +121,19 @@ def test_tails_png_shows_the_rows_where_the_model_makes_no_muon(shipped: dict[st
     assert all(0 < left < note.xy[0] < right for note in notes)  # on the axis, not dropped off a log scale
 
 
+def test_tails_png_shows_the_judged_shield_region(shipped: dict[str, Any]) -> None:
+    """The shield region's row is the tail-biased reference's judgement, not the unbiased reference's few muons."""
+    joint = shipped["joint_tail"]
+    ax = tails_figure(shipped["tails"], joint).axes[0]
+    labels = [label.get_text() for label in ax.get_yticklabels()]
+    shield = [i for i, label in enumerate(labels) if "tail-biased reference (ESS" in label]
+    assert len(shield) == 1 and f"ref {joint['reference']['n']:,}, gen {joint['plain']['n']:,}" in labels[shield[0]]
+    drawn = [line.get_xdata()[0] for line in ax.lines if line.get_marker() == "o"]
+    assert joint["ratio"] in drawn
+    unbiased = next(row for row in shipped["tails"] if row["conditions"] == joint["conditions"])
+    assert unbiased["ratio"] not in drawn and len(labels) == len(shipped["tails"])
+
+
 def test_train_records_what_it_can_judge(tiny_model: Path) -> None:
     judged = Manifest.load(tiny_model).figures_of_merit["verdict"]
     assert judged["source"]["command"] == "train" and "held-out part" in judged["source"]["description"]

@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     tails_heading = title(model.manifest.name, reference["path"], len(chosen), f"{measured}, {n:,} a side)")
     args.out.mkdir(parents=True, exist_ok=True)
     write_report(args.out, generated, chosen[:n], heading)
-    save(tails_figure(figures["tails"]), args.out / "tails.png", tails_heading)
+    save(tails_figure(figures["tails"], figures.get("joint_tail")), args.out / "tails.png", tails_heading)
     save(ess_figure(figures["boosted_ess"]), args.out / "boosted_ess.png", heading)
     save(radial_figure(figures["radial_profile"]), args.out / "radial.png", tails_heading)
     (args.out / "evaluation.json").write_text(json.dumps(figures, indent=2) + "\n")

@@ -10,11 +10,17 @@ from matplotlib.figure import Figure
 from training.evaluation.verdict import ESS_GOAL, TAIL_BAND
 
 
-def tails_figure(rows: list[dict[str, Any]]) -> Figure:
+def tails_figure(rows: list[dict[str, Any]], joint_tail: dict[str, Any] | None = None) -> Figure:
     """Generated / reference rate per cut with its Poisson error and, just below it where the reference
     records its independent batches of protons, its shower-aware error; grey where the reference has too
     few muons to judge. A row where one side has no muon above the cut (a ratio of 0, or none) cannot sit
-    on the log axis: it is drawn at the axis's left edge, in red, and says which side is empty."""
+    on the log axis: it is drawn at the axis's left edge, in red, and says which side is empty.
+
+    Where the shield region was judged on a tail-biased reference (``joint_tail``,
+    :mod:`training.evaluation.joint_tail`), its row shows that judgement: the unbiased reference holds a few
+    dozen muons there, the tail-biased one thousands of effective muons."""
+    if joint_tail is not None and joint_tail["judged"]:
+        rows = [_joint_row(joint_tail) if _same(row["conditions"], joint_tail["conditions"]) else row for row in rows]
     figure = Figure(figsize=(11, 0.45 * len(rows) + 1.8), layout="constrained")
     ax = figure.subplots()
     y = np.arange(len(rows))[::-1]
@@ -43,12 +49,32 @@ def tails_figure(rows: list[dict[str, Any]]) -> Figure:
     ax.set_yticks(y, labels, fontsize="small")
     ax.set_xscale("log")
     ax.set_xlim(left=edge / 1.5)
-    ax.set_xlabel(
-        "generated / reference rate above the cut; errors: Poisson (dot), counting showers (thin, below it,\n"
-        "where the reference records its batches of protons); grey: fewer than 300 reference muons there"
+    ax.set_xlabel("generated / reference rate above the cut")
+    figure.supxlabel(
+        "errors: Poisson (dot), counting showers (thin, below it, where the reference records its batches of protons;\n"
+        "the tail-biased row's: over those batches); grey: fewer than 300 reference muons there",
+        fontsize="small",
     )
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="upper left", fontsize="small")
     return figure
+
+
+def _same(conditions: list[Any], others: list[Any]) -> bool:
+    """Whether two cuts' conditions agree, as tuples or as the lists JSON makes of them."""
+    return [tuple(c) for c in conditions] == [tuple(c) for c in others]
+
+
+def _joint_row(joint: dict[str, Any]) -> dict[str, Any]:
+    """The shield region's row of the tail figure, from the joint tail's judgement (errors over blocks)."""
+    reference = joint["reference"]
+    return {
+        "cut": f"{joint['region']}, tail-biased reference (ESS {reference['effective']:,.0f})",
+        "ratio": joint["ratio"],
+        "ratio_error": joint["ratio_error"],
+        "enough": True,
+        "reference": {"n": reference["n"]},
+        "generated": {"n": joint["plain"]["n"]},
+    }
 
 
 def ess_figure(ess: dict[str, Any]) -> Figure:
