@@ -67,6 +67,28 @@ def test_an_atom_at_the_floor_keeps_its_share() -> None:
     assert calibrated.min() == np.float32(floor)
 
 
+@pytest.mark.parametrize("refined", [True, False])
+def test_scores_where_the_feature_changes_shape_become_levels(refined: bool) -> None:
+    """A generator whose r feature wiggles (by up to 0.05) inside one interval of the plain levels,
+    [-1.0, -0.8], where r's own map has more knots: with their scores as levels, its quantiles land on the
+    training sample's in there; with the plain levels alone, the map is linear across the interval and does not."""
+    rng = np.random.default_rng(4)
+    training = rng.normal(size=(400_000, len(FEATURES))).astype(np.float32)
+    generated = training.copy()
+    r = FEATURES.index("r")
+    fine = np.linspace(-1.0, -0.8, 17)
+    generated[:, r] = np.where(
+        np.abs(training[:, r] + 0.9) < 0.1,
+        training[:, r] - 0.05 * np.sin(np.pi * (training[:, r] + 1.0) / 0.2),
+        training[:, r],
+    )
+    calibration = Calibration.fit(generated, training, ["r"], {"r": fine.tolist()} if refined else None)
+    calibrated = _apply(generated, calibration)[:, r]
+    inside = ndtr(fine[1:-1])
+    off = np.abs(np.quantile(calibrated, inside) - np.quantile(training[:, r], inside)).max()
+    assert (off < 0.005) == refined, off
+
+
 def test_the_map_is_monotone_and_continues_its_end_slopes() -> None:
     generated, training = _samples()
     calibration = Calibration.fit(generated, training, ["z", "p"])

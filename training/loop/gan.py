@@ -261,7 +261,8 @@ class Trainer:
         generated = np.concatenate(
             [generator.raw_features(**inputs).numpy() for inputs in self._plain(n, self.config.seed)]
         )
-        calibration = Calibration.fit(generated, training, self.config.calibrated_columns)
+        scores = {"r": generator.scaling.r_scores}
+        calibration = Calibration.fit(generated, training, self.config.calibrated_columns, scores)
         self.physical_generator = PhysicalGenerator(
             generator.model, generator.scaling, self.config.noise_dim, generator.aux_range, calibration
         )

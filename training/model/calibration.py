@@ -23,7 +23,7 @@ for pt and p of its position between its edges (which move with |p| and z).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -46,9 +46,19 @@ class Calibration:
     values: dict[str, list[float]] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, generated: np.ndarray, training: np.ndarray, columns: Iterable[str]) -> Calibration:
+    def fit(
+        cls,
+        generated: np.ndarray,
+        training: np.ndarray,
+        columns: Iterable[str],
+        scores: Mapping[str, Sequence[float]] | None = None,
+    ) -> Calibration:
         """Maps from ``generated`` (raw generator features, charge first) onto ``training`` (features of
         training rows drawn by weight, so both unweighted), one per column named.
+
+        ``scores``: per column, normal scores to add to the levels, where its feature's own map changes
+        shape: r's quantile map is refined where the radius changes fast (the spotless core), and a map
+        linear between the 41 plain levels would leave the generator's own shape between them.
 
         Knots are float32-exact and strictly increasing (a generator quantile equal to the one before it
         is dropped); a column whose generator output is constant keeps the identity. Where the training
@@ -60,7 +70,7 @@ class Calibration:
         knots, values = {}, {}
         for name in columns:
             i = FEATURES.index(name)
-            levels = _levels(training[:, i].astype(np.float64))
+            levels = _levels(training[:, i].astype(np.float64), (scores or {}).get(name, ()))
             k, v = (float32_exact(np.quantile(side[:, i].astype(np.float64), levels)) for side in (generated, training))
             rising = np.concatenate([[True], np.diff(k) > 0])
             if rising.sum() >= 2:
@@ -71,9 +81,10 @@ class Calibration:
         return asdict(self)
 
 
-def _levels(training: np.ndarray) -> np.ndarray:
-    """The quantile levels of a column's map: those of the normal scores, plus the share of an atom at its floor."""
-    levels = ndtr(NORMAL_SCORES)
+def _levels(training: np.ndarray, scores: Sequence[float]) -> np.ndarray:
+    """The quantile levels of a column's map: those of the normal scores and of ``scores``, plus the share of an
+    atom at its floor."""
+    levels = ndtr(np.union1d(NORMAL_SCORES, scores))
     at_floor = int(np.count_nonzero(training == training.min()))
     # The level whose (linearly interpolated) training quantile is the atom's last row: exactly the floor.
     atom = (at_floor - 1) / (len(training) - 1) if len(training) > 1 else 0.0

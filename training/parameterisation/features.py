@@ -194,5 +194,7 @@ def _unit(cos: tf.Tensor, sin: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 
 
 def _cartesian(radius: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Both components exactly +0 at radius 0: 0 times a negative azimuth component is -0, which files print."""
     cos, sin = _unit(cos, sin)
-    return radius * cos, radius * sin
+    zero = tf.zeros_like(radius)
+    return tf.where(radius > 0, radius * cos, zero), tf.where(radius > 0, radius * sin, zero)
