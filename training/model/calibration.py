@@ -10,9 +10,9 @@ the normal scores -4, -3.8, ..., 4 (quantile mapping, as climate-model output is
 observations), piecewise linear, continued with its end slopes beyond the end knots.
 
 What it costs: the model then carries the training sample's own fluctuations in that column's deepest
-quantiles, where the network had smoothed over them. That is why the default calibrates z alone: the
-training sample's deepest |p| and pT tails lie 1.2 to 1.3 times those of every independent run
-(training/README.md, "Marginal calibration").
+quantiles, where the network had smoothed over them. On 7e5 POT the deepest |p| and pT tails lay 1.2 to 1.3
+times those of independent runs (training/README.md, "Marginal calibration"), so |p| is calibrated only since
+the default trains on 3.1e6 POT, and pT not at all.
 
 What it keeps: each map is monotone in one column, so the generator's copula (every rank correlation)
 is untouched; it acts on the raw feature before the bounded maps of :mod:`training.parameterisation.features`, so every
