@@ -3,6 +3,7 @@ in the share the model was judged to make, in every mode; and as +0, since files
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +19,14 @@ N = 20_000
 
 
 @pytest.fixture(scope="module")
-def engine() -> Engine:
+def engine() -> Iterator[Engine]:
     engine = Engine(Model.load(DEFAULT), draw_threads=1)
     yield engine
     engine.close()
 
 
-def _modes(engine: Engine) -> dict[str, LatentSource]:
+@pytest.fixture(scope="module")
+def modes(engine: Engine) -> dict[str, LatentSource]:
     seeds, _ = engine.generate(Request(3, 0, 2000, engine.plain_source()))
     return {
         "plain": engine.plain_source(),
@@ -35,8 +37,8 @@ def _modes(engine: Engine) -> dict[str, LatentSource]:
 
 
 @pytest.mark.parametrize("mode", ["plain", "boosted", "custom", "enhanced"])
-def test_muons_on_the_axis_are_exact_positive_zeros(engine: Engine, mode: str) -> None:
-    muons, _ = engine.generate(Request(11, 0, N, _modes(engine)[mode]))
+def test_muons_on_the_axis_are_exact_positive_zeros(engine: Engine, modes: dict[str, LatentSource], mode: str) -> None:
+    muons, _ = engine.generate(Request(11, 0, N, modes[mode]))
     x, y = muons[:, column("x")], muons[:, column("y")]
     on_axis = (x == 0) & (y == 0)
     assert np.count_nonzero(on_axis) > 100, mode  # enough zeros to read their signs (plain: about 12% of the muons)

@@ -188,17 +188,15 @@ def _normal_scores(stretched: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np
     if atom > 0:  # the floor takes part in the refinement: the core just above the axis is where it is needed
         scores = np.concatenate([[float(ndtri(atom))], scores])
     scores, knots = _refined(scores, stretched, w)
+    keep = np.concatenate([[True], np.diff(knots) > 0]) & (knots > 0)
     if atom > 0:
-        knots[0] = 0.0
-    rising = np.concatenate([[True], np.diff(knots) > 0]) & ((knots > 0) | (atom > 0))
-    knots, scores = knots[rising], scores[rising]
-    if atom > 0 and len(knots) >= 2:
-        return float32_exact(knots), float32_exact(scores)
+        knots[0], keep[0] = 0.0, True  # the floor
+    knots, scores = knots[keep], scores[keep]
     if len(knots) < 2:  # (almost) every muon on the axis: a plain line above the floor
         return np.array([0.0, max(float(np.float32(stretched.max())), 1e-3)]), np.array([0.0, 1.0])
-    # No atom: the lowest line, at most one score below the first knot (a steep line would squash the hole's halo).
-    floor = max(scores[0] - knots[0] * (scores[1] - scores[0]) / (knots[1] - knots[0]), scores[0] - 1.0)
-    knots, scores = np.concatenate([[0.0], knots]), np.concatenate([[floor], scores])
+    if atom == 0:  # the lowest line, at most one score below the first knot (a steep line would squash the hole's halo)
+        floor = max(scores[0] - knots[0] * (scores[1] - scores[0]) / (knots[1] - knots[0]), scores[0] - 1.0)
+        knots, scores = np.concatenate([[0.0], knots]), np.concatenate([[floor], scores])
     return float32_exact(knots), float32_exact(scores)
 
 
